@@ -1,0 +1,196 @@
+"""Answer sets, rendering and installation of generated projects, shared by the template's tests.
+
+Each project in MATRIX is rendered once per test session (per xdist worker) with
+pytest-copie and, when a test needs to run it, installed into a `.venv` inside the
+project that reuses this environment's packages: the generated Makefile then works
+exactly as it does for a user, without resolving or downloading anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_FILES = ("copier.yml", "template", "extensions")
+
+# Curated answer sets: together they use every value of every question at least once
+# (tests/test_questionnaire.py checks that). Each has its own project name, so packages
+# and console scripts never collide.
+MATRIX: dict[str, dict[str, Any]] = {
+    "default": {"project_name": "Churn Risk"},
+    "multiclass-training": {
+        "project_name": "Wine Quality",
+        "task_type": "multiclass-classification",
+        "project_phase": "training",
+        "serving_pattern": "none",
+        "ci_provider": "gitlab",
+        "python_version": "3.10",
+        "license": "Apache-2.0",
+        "use_notebooks": False,
+    },
+    "regression-inference": {
+        "project_name": "Disease Progression Service",
+        "task_type": "regression",
+        "project_phase": "inference",
+        "serving_pattern": "batch",
+        "ci_provider": "none",
+        "python_version": "3.12",
+        "license": "BSD-3-Clause",
+    },
+    "regression-both": {
+        "project_name": "Price Model",
+        "package_name": "pricing",
+        "task_type": "regression",
+        "python_version": "3.13",
+        "license": "Proprietary",
+        "use_notebooks": False,
+    },
+    "binary-inference": {
+        "project_name": "Tumour Triage",
+        "project_phase": "inference",
+        "ci_provider": "gitlab",
+    },
+}
+FAST_MATRIX = ("default",)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true", help="one answer set, no slow tests (make test-fast)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: installs from the package index or runs for minutes")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    skip = pytest.mark.skip(reason="not in the fast subset (--fast)")
+    for item in items:
+        name = getattr(item, "callspec", None) and item.callspec.params.get("name")
+        if item.get_closest_marker("slow") or (name and name not in FAST_MATRIX):
+            item.add_marker(skip)
+
+
+def matrix(*names: str) -> list[Any]:
+    """Parameters for answer sets, grouped so xdist renders each project on one worker."""
+    return [pytest.param(name, marks=pytest.mark.xdist_group(name), id=name) for name in (names or MATRIX)]
+
+
+def run(
+    command: list[str] | str, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command the way a user would; on failure, show what it printed."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        shell=isinstance(command, str),
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{command} failed with {result.returncode} in {cwd}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template as it is in the working tree, uncommitted edits included, outside git."""
+    snapshot = tmp_path_factory.mktemp("template")
+    for name in TEMPLATE_FILES:
+        source = TEMPLATE_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, snapshot / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, snapshot / name)
+    return snapshot
+
+
+class Projects:
+    """Renders and installs the MATRIX projects lazily, each at most once per session."""
+
+    def __init__(self, copie: Any, template: Path) -> None:
+        self._copie = copie
+        self._template = template
+        self._rendered: dict[str, Path] = {}
+        self._installed: set[str] = set()
+
+    def rendered(self, name: str) -> Path:
+        if name not in self._rendered:
+            result = self._copie.copy(extra_answers=MATRIX[name], template_dir=self._template)
+            assert result.exit_code == 0, result.exception
+            self._rendered[name] = result.project_dir
+        return self._rendered[name]
+
+    def installed(self, name: str) -> Path:
+        project = self.rendered(name)
+        if name not in self._installed:
+            install_reusing_this_environment(project)
+            self._installed.add(name)
+        return project
+
+
+@pytest.fixture(scope="session")
+def projects(copie_session: Any, template_snapshot: Path) -> Projects:
+    return Projects(copie_session, template_snapshot)
+
+
+def install_reusing_this_environment(project: Path) -> None:
+    """`make install`, minus the downloads: a .venv that sees this environment's packages."""
+    venv = project / ".venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=project)
+    site_packages = next((venv / "lib").glob("python*/site-packages"))
+    (site_packages / "_template_test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            # Only this machine's Python runs here; projects for a newer minimum still run on it.
+            "--ignore-requires-python",
+            "-e",
+            str(project),
+        ],
+        cwd=project,
+    )
+
+
+def answers_of(project: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+
+@pytest.fixture
+def copier_cli(tmp_path: Path) -> Any:
+    """`copier copy` exactly as a user types it, from the working tree."""
+
+    def copy(*data: str, skip_tasks: bool = True, destination: Path | None = None) -> subprocess.CompletedProcess[str]:
+        target = destination or tmp_path / "project"
+        command = [str(Path(sys.executable).parent / "copier"), "copy", "--trust", "--defaults", "--quiet"]
+        command += ["--vcs-ref", "HEAD"] + (["--skip-tasks"] if skip_tasks else [])
+        for item in data:
+            command += ["-d", item]
+        return run([*command, str(TEMPLATE_ROOT), str(target)], cwd=tmp_path, check=False, timeout=120)
+
+    return copy

@@ -1,0 +1,169 @@
+"""Does each answer set render the files it should, and only those, cleanly?"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import MATRIX, Projects, answers_of, matrix, run
+
+JINJA_MARKERS = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+RUFF = [sys.executable, "-m", "ruff"]
+
+
+def _files(project: Path) -> set[str]:
+    """Rendered files, without what tasks and installs add (.git, .venv)."""
+    return {
+        p.relative_to(project).as_posix()
+        for p in project.rglob("*")
+        if p.is_file() and not {".git", ".venv"} & set(p.relative_to(project).parts)
+    }
+
+
+def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(files that must exist, files that must not) for one answer set."""
+    package = f"src/{answers['package_name']}"
+    present = {
+        "README.md", "LICENSE", "Makefile", "pyproject.toml", ".gitignore", ".pre-commit-config.yaml",
+        ".copier-answers.yml", "configs/base.yaml", "configs/data/default.yaml",
+        f"{package}/cli.py", f"{package}/config.py", f"{package}/artifacts.py", f"{package}/data/dataset.py",
+        f"{package}/data/schema.py", f"{package}/evaluation/metrics.py", f"{package}/evaluation/evaluator.py",
+        f"{package}/evaluation/report.py", f"{package}/serving/predictor.py", "docs/model-card.md",
+        "tests/conftest.py", "tests/pipeline/test_cli.py", "tests/pipeline/test_predictor.py",
+    }  # fmt: skip
+    absent: set[str] = set()
+    trains = {
+        f"{package}/training/trainer.py", f"{package}/models/model.py", f"{package}/data/transforms.py",
+        "configs/training/default.yaml", "configs/model/random_forest.yaml",
+        "tests/pipeline/test_training.py", "tests/regression/test_model_quality.py",
+    }  # fmt: skip
+    (absent if answers["project_phase"] == "inference" else present).update(trains)
+    (present if answers["serving_pattern"] == "batch" else absent).add(f"{package}/serving/batch.py")
+    notebooks = {"notebooks/01-data-exploration.ipynb", ".gitattributes"}
+    (present if answers["use_notebooks"] else absent).update(notebooks)
+    ci = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
+    for provider, path in ci.items():
+        (present if answers["ci_provider"] == provider else absent).add(path)
+    if answers["project_phase"] != "inference":
+        linear = "configs/model/ridge.yaml", "configs/model/logistic_regression.yaml"
+        regression = answers["task_type"] == "regression"
+        present.add(linear[0] if regression else linear[1])
+        absent.add(linear[1] if regression else linear[0])
+    return present, absent
+
+
+@pytest.mark.parametrize("name", matrix())
+def test_layout_follows_the_answers(projects: Projects, name: str) -> None:
+    project = projects.rendered(name)
+    files = _files(project)
+    present, absent = _expected(answers_of(project))
+    assert present <= files, f"missing: {sorted(present - files)}"
+    assert not absent & files, f"should not exist: {sorted(absent & files)}"
+    assert not [f for f in files if Path(f).name in {"", ".jinja"} or f.endswith(".jinja")]
+
+
+@pytest.mark.parametrize("name", matrix())
+def test_no_template_syntax_is_left(projects: Projects, name: str) -> None:
+    project = projects.rendered(name)
+    leftovers = [
+        relative
+        for relative in _files(project)
+        if not relative.startswith(".github/")
+        and JINJA_MARKERS.search((project / relative).read_text(encoding="utf-8"))
+    ]
+    assert not leftovers
+    workflow = project / ".github/workflows/ci.yml"
+    if workflow.exists():  # GitHub expressions only, no Jinja
+        assert not re.search(r"(?<!\$)\{\{|\{%", workflow.read_text())
+
+
+@pytest.mark.parametrize("name", matrix())
+def test_ruff_is_clean(projects: Projects, name: str) -> None:
+    project = projects.rendered(name)
+    run([*RUFF, "check", "--no-cache", "."], cwd=project)
+    run([*RUFF, "format", "--check", "--no-cache", "."], cwd=project)
+
+
+@pytest.mark.parametrize("name", matrix())
+def test_config_files_parse(projects: Projects, name: str) -> None:
+    project = projects.rendered(name)
+    for path in [*project.rglob("*.yaml"), *project.rglob("*.yml")]:
+        assert yaml.safe_load(path.read_text()) is not None, path
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    answers = answers_of(project)
+    assert pyproject["project"]["name"] == answers["project_slug"]
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    assert pyproject["project"]["scripts"] == {answers["project_slug"]: f"{answers['package_name']}.cli:main"}
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + answers["python_version"].replace(".", "")
+    assert ("tqdm>=4.66" in pyproject["project"]["dependencies"]) is (answers["serving_pattern"] == "batch")
+    assert ("notebooks" in pyproject["project"]["optional-dependencies"]) is answers["use_notebooks"]
+
+
+@pytest.mark.parametrize("name", matrix())
+def test_answers_are_recorded_for_updates(projects: Projects, name: str) -> None:
+    answers = answers_of(projects.rendered(name))
+    assert "_src_path" in answers
+    for question, value in MATRIX[name].items():
+        assert answers[question] == value
+
+
+@pytest.mark.parametrize("name", matrix())
+def test_license_and_badges_follow_the_answers(projects: Projects, name: str) -> None:
+    project = projects.rendered(name)
+    answers = answers_of(project)
+    license_text = (project / "LICENSE").read_text()
+    first_line = {
+        "MIT": "MIT License",
+        "Apache-2.0": "Apache License",
+        "BSD-3-Clause": "BSD 3-Clause License",
+        "Proprietary": "Copyright (c)",
+    }[answers["license"]]
+    assert license_text.strip().startswith(first_line)
+    assert answers["author_name"] in license_text
+    assert re.search(r"\b20\d\d\b", license_text), "the year comes from jinja2-time"
+    readme = (project / "README.md").read_text()
+    owner_repo = f"{answers['repository_owner']}/{answers['repository_name']}"
+    ci_badge = {
+        "github": f"https://github.com/{owner_repo}/actions/workflows/ci.yml/badge.svg",
+        "gitlab": f"https://gitlab.com/{owner_repo}/badges/main/pipeline.svg",
+    }
+    for provider, badge in ci_badge.items():
+        assert (badge in readme) is (answers["ci_provider"] == provider)
+    assert f"python-{answers['python_version']}%2B" in readme
+    assert "img.shields.io/endpoint?url=https://raw.githubusercontent.com/copier-org/copier" in readme
+
+
+@pytest.mark.parametrize("name", matrix("default", "multiclass-training"))
+def test_notebook_is_stripped_and_its_code_runs(projects: Projects, name: str) -> None:
+    project = projects.installed(name)
+    notebook = project / "notebooks" / "01-data-exploration.ipynb"
+    if not answers_of(project)["use_notebooks"]:
+        assert not notebook.exists()
+        return
+    before = notebook.read_text()
+    run([sys.executable, "-m", "nbstripout", str(notebook)], cwd=project)
+    assert notebook.read_text() == before, "the notebook is not in nbstripout's stripped form"
+    code = [cell for cell in json.loads(before)["cells"] if cell["cell_type"] == "code"]
+    script = project / "notebooks" / "as_script.py"
+    script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + "\n\n".join("".join(c["source"]) for c in code))
+    run([str(project / ".venv/bin/python"), script.name], cwd=script.parent)
+
+
+@pytest.mark.parametrize("name", matrix())
+def test_workflow_runs_only_existing_make_targets(projects: Projects, name: str) -> None:
+    project = projects.rendered(name)
+    answers = answers_of(project)
+    workflow = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}.get(answers["ci_provider"])
+    if workflow is None:
+        return
+    targets = set(re.findall(r"^([a-z-]+):", (project / "Makefile").read_text(), re.M))
+    used = set(re.findall(r"\bmake ([a-z-]+)", (project / workflow).read_text()))
+    assert used
+    assert used <= targets, f"{workflow} runs unknown targets {used - targets}"

@@ -1,0 +1,85 @@
+"""Post-generation tasks: a new project gets git on copy; an update never touches git history."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import TEMPLATE_FILES, TEMPLATE_ROOT, run
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+}
+COPIER = str(Path(sys.executable).parent / "copier")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return run(["git", *args], cwd=cwd, env=GIT_IDENTITY).stdout.strip()
+
+
+def test_copy_initialises_git(copier_cli: Any, tmp_path: Path) -> None:
+    result = copier_cli("project_name=Churn Risk", skip_tasks=False)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "project"
+    assert git(project, "symbolic-ref", "--short", "HEAD") == "main"
+    assert "initialised a git repository" in result.stdout
+
+
+def test_copy_inside_a_repository_adds_no_nested_repository(copier_cli: Any, tmp_path: Path) -> None:
+    monorepo = tmp_path / "monorepo"
+    monorepo.mkdir()
+    git(monorepo, "init", "--quiet")
+    result = copier_cli("project_name=Churn Risk", skip_tasks=False, destination=monorepo / "churn")
+    assert result.returncode == 0, result.stderr
+    assert not (monorepo / "churn" / ".git").exists()
+    assert "already inside a git repository" in result.stdout
+
+
+@pytest.fixture
+def tagged_template(tmp_path: Path) -> Path:
+    """A clone of the template with two real versions: v1.0.0 and v1.1.0 (a README change)."""
+    template = tmp_path / "template-repo"
+    template.mkdir()
+    for name in TEMPLATE_FILES:
+        source = TEMPLATE_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, template / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, template / name)
+    git(template, "init", "--quiet", "--initial-branch=main")
+    git(template, "add", "-A")
+    git(template, "commit", "--quiet", "-m", "v1.0.0")
+    git(template, "tag", "v1.0.0")
+    readme = template / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\n## Support\n\nAsk in the team channel.\n")
+    git(template, "commit", "--quiet", "-am", "README: support section")
+    git(template, "tag", "v1.1.0")
+    return template
+
+
+def test_update_keeps_edits_and_runs_no_git_task(tagged_template: Path, tmp_path: Path) -> None:
+    project = tmp_path / "churn"
+    copy = [COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", "project_name=Churn Risk"]
+    run([*copy, str(tagged_template), str(project)], cwd=tmp_path, env=GIT_IDENTITY)
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "generated")
+    config = project / "configs" / "base.yaml"
+    config.write_text(config.read_text().replace("seed: 42", "seed: 7"))
+    git(project, "commit", "--quiet", "-am", "our seed")
+    head = git(project, "rev-parse", "HEAD")
+
+    result = run([COPIER, "update", "--trust", "--defaults", "--vcs-ref", "v1.1.0"], cwd=project, env=GIT_IDENTITY)
+
+    assert "initialised a git repository" not in result.stdout + result.stderr
+    assert git(project, "rev-parse", "HEAD") == head, "an update must not commit"
+    assert git(project, "branch", "--format=%(refname:short)") == "main"
+    assert "seed: 7" in config.read_text()
+    assert "## Support" in (project / "README.md").read_text()
+    assert "_commit: v1.1.0" in (project / ".copier-answers.yml").read_text()
