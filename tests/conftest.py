@@ -106,17 +106,22 @@ def run(
     return result
 
 
-@pytest.fixture(scope="session")
-def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The template as it is in the working tree, uncommitted edits included, outside git."""
-    snapshot = tmp_path_factory.mktemp("template")
+def copy_template(into: Path) -> Path:
+    """The template's files as they are in the working tree, uncommitted edits included."""
+    into.mkdir(parents=True, exist_ok=True)
     for name in TEMPLATE_FILES:
         source = TEMPLATE_ROOT / name
         if source.is_dir():
-            shutil.copytree(source, snapshot / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy2(source, snapshot / name)
-    return snapshot
+            shutil.copy2(source, into / name)
+    return into
+
+
+@pytest.fixture(scope="session")
+def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working-tree template outside git, so renders need no clone."""
+    return copy_template(tmp_path_factory.mktemp("template"))
 
 
 class Projects:
@@ -126,6 +131,7 @@ class Projects:
         self._copie = copie
         self._template = template
         self._rendered: dict[str, Path] = {}
+        self._files: dict[str, frozenset[str]] = {}
         self._installed: set[str] = set()
 
     def rendered(self, name: str) -> Path:
@@ -133,7 +139,17 @@ class Projects:
             result = self._copie.copy(extra_answers=MATRIX[name], template_dir=self._template)
             assert result.exit_code == 0, result.exception
             self._rendered[name] = result.project_dir
+            self._files[name] = frozenset(
+                path.relative_to(result.project_dir).as_posix()
+                for path in result.project_dir.rglob("*")
+                if path.is_file() and ".git" not in path.relative_to(result.project_dir).parts
+            )
         return self._rendered[name]
+
+    def files(self, name: str) -> frozenset[str]:
+        """What Copier wrote, before any test ran the project and added outputs."""
+        self.rendered(name)
+        return self._files[name]
 
     def installed(self, name: str) -> Path:
         project = self.rendered(name)

@@ -18,15 +18,6 @@ JINJA_MARKERS = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 RUFF = [sys.executable, "-m", "ruff"]
 
 
-def _files(project: Path) -> set[str]:
-    """Rendered files, without what tasks and installs add (.git, .venv)."""
-    return {
-        p.relative_to(project).as_posix()
-        for p in project.rglob("*")
-        if p.is_file() and not {".git", ".venv"} & set(p.relative_to(project).parts)
-    }
-
-
 def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     """(files that must exist, files that must not) for one answer set."""
     package = f"src/{answers['package_name']}"
@@ -61,9 +52,8 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
 
 @pytest.mark.parametrize("name", matrix())
 def test_layout_follows_the_answers(projects: Projects, name: str) -> None:
-    project = projects.rendered(name)
-    files = _files(project)
-    present, absent = _expected(answers_of(project))
+    files = projects.files(name)
+    present, absent = _expected(answers_of(projects.rendered(name)))
     assert present <= files, f"missing: {sorted(present - files)}"
     assert not absent & files, f"should not exist: {sorted(absent & files)}"
     assert not [f for f in files if Path(f).name in {"", ".jinja"} or f.endswith(".jinja")]
@@ -74,7 +64,7 @@ def test_no_template_syntax_is_left(projects: Projects, name: str) -> None:
     project = projects.rendered(name)
     leftovers = [
         relative
-        for relative in _files(project)
+        for relative in projects.files(name)
         if not relative.startswith(".github/")
         and JINJA_MARKERS.search((project / relative).read_text(encoding="utf-8"))
     ]
@@ -94,8 +84,9 @@ def test_ruff_is_clean(projects: Projects, name: str) -> None:
 @pytest.mark.parametrize("name", matrix())
 def test_config_files_parse(projects: Projects, name: str) -> None:
     project = projects.rendered(name)
-    for path in [*project.rglob("*.yaml"), *project.rglob("*.yml")]:
-        assert yaml.safe_load(path.read_text()) is not None, path
+    for relative in projects.files(name):
+        if relative.endswith((".yaml", ".yml")):
+            assert yaml.safe_load((project / relative).read_text()) is not None, relative
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     answers = answers_of(project)
     assert pyproject["project"]["name"] == answers["project_slug"]

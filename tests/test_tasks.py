@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import TEMPLATE_FILES, TEMPLATE_ROOT, run
+from .conftest import copy_template, run
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Template Tests",
@@ -45,14 +44,7 @@ def test_copy_inside_a_repository_adds_no_nested_repository(copier_cli: Any, tmp
 @pytest.fixture
 def tagged_template(tmp_path: Path) -> Path:
     """A clone of the template with two real versions: v1.0.0 and v1.1.0 (a README change)."""
-    template = tmp_path / "template-repo"
-    template.mkdir()
-    for name in TEMPLATE_FILES:
-        source = TEMPLATE_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, template / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, template / name)
+    template = copy_template(tmp_path / "template-repo")
     git(template, "init", "--quiet", "--initial-branch=main")
     git(template, "add", "-A")
     git(template, "commit", "--quiet", "-m", "v1.0.0")
