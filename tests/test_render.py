@@ -67,6 +67,9 @@ def _expect_family(answers: dict[str, Any], package: str, present: set[str], abs
     else:
         (present if trains else absent).update(classical)
         absent.update(network | torch_training)
+    (present if answers["model_type"] == "deep-learning" and trains else absent).add(
+        "docs/adr/0002-pytorch-training.md"
+    )
     privacy = {f"{package}/training/privacy.py", "tests/pipeline/test_privacy.py"}
     (present if answers.get("differential_privacy") else absent).update(privacy)
     ddp = {f"{package}/training/distributed.py", "tests/pipeline/test_distributed.py"}
