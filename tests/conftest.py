@@ -189,7 +189,9 @@ class Projects:
 
 
 @pytest.fixture(scope="session")
-def projects(copie_session: Any, template_snapshot: Path) -> Projects:
+def projects(copie_session: Any, template_snapshot: Path, tmp_path_factory: pytest.TempPathFactory) -> Projects:
+    # One mypy cache per test worker: the projects' `make lint` analyse numpy, pandas and torch once.
+    os.environ["MYPY_CACHE_DIR"] = str(tmp_path_factory.mktemp("mypy-cache"))
     return Projects(copie_session, template_snapshot)
 
 

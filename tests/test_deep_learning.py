@@ -156,7 +156,7 @@ def test_train_resume_evaluate_predict_on_bundled_data(projects: Projects, name:
 def test_interrupted_training_resumes_to_the_uninterrupted_model(projects: Projects, name: str, tmp_path: Path) -> None:
     """Ctrl-C in the middle of `train`, then `train --resume`: the same weights as a run never stopped."""
     project = projects.installed(name)
-    settings = ["training.epochs=150", "training.early_stopping_patience=null", "training.batch_size=8"]
+    settings = ["training.epochs=80", "training.early_stopping_patience=null", "training.batch_size=16"]
 
     def paths(folder: Path) -> list[str]:
         return [f"paths.model_dir={folder / 'model'}", f"paths.checkpoint_dir={folder / 'checkpoints'}"]
