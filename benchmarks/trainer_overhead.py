@@ -5,16 +5,20 @@ network on 200,000 x 32 synthetic tabular rows (batch 256) two ways, alternating
 
 - bare: the reference loop of DESIGN.md section 7, a random permutation each epoch and
   slices of pre-built tensors; zero_grad, forward, loss, backward, AdamW step. Nothing else.
+- bare, fused AdamW: the same loop with the optimizer implementation the trainer uses, so
+  the ratio against it is the cost of everything else the trainer does.
 - trainer: the generated `training.loop.fit` with everything it does in a real run: the
   configured DataLoader (whole batches by index), autocast context, gradient clipping, the
   warm-up/cosine schedule per step, loss accumulation, validation on 20,000 rows after every
   epoch, early-stopping bookkeeping and a checkpoint (`last.pt`, `best.pt`) after every epoch.
 
-Throughput is training rows per second of wall time, epochs included whole; the ratio is
-trainer / bare (DESIGN.md target: at least 0.95). Both run on one thread by default, so the
-machine's other load disturbs them least; `--threads` changes that for both.
+Throughput is training rows per second of wall time, epochs included whole. Each round runs
+the three loops back to back (in a rotating order); the reported ratios are medians of the
+per-round ratios, which cancels most of the drift of a shared machine. DESIGN.md's target
+is trainer / bare >= 0.95. All run on one thread by default, so the machine's other load
+disturbs them least; `--threads` changes that for all.
 
-    python benchmarks/trainer_overhead.py [--rounds 5] [--epochs 2] [--threads 1] [--smoke]
+    python benchmarks/trainer_overhead.py [--rounds 6] [--epochs 2] [--threads 1] [--smoke]
 """
 
 from __future__ import annotations
@@ -68,9 +72,9 @@ def synthetic_data(torch: ModuleType) -> tuple[Any, Any, Any, Any]:
     return features[:ROWS], labels[:ROWS], features[ROWS:], labels[ROWS:]
 
 
-def bare_loop(torch: ModuleType, network: Any, x: Any, y: Any, epochs: int) -> float:
+def bare_loop(torch: ModuleType, network: Any, x: Any, y: Any, epochs: int, fused: bool = False) -> float:
     """DESIGN.md's reference: slices of pre-built tensors in a new random order each epoch."""
-    optimizer = torch.optim.AdamW(network.parameters(), lr=3e-3, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=3e-3, weight_decay=0.01, fused=fused)
     loss_fn = torch.nn.CrossEntropyLoss()
     started = time.perf_counter()
     for _ in range(epochs):
@@ -131,7 +135,7 @@ def generated_trainer(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="alternating runs of each loop; medians are reported")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of the three loops; medians are reported")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for both loops")
     parser.add_argument("--smoke", action="store_true", help="one short round, results not saved (CI)")
@@ -164,15 +168,20 @@ def main() -> None:
             torch.manual_seed(0)
             return modules["network"].from_config(model_config, FEATURES, 2)
 
-        bare, trainer = [], []
+        loops = {
+            "bare": lambda _: bare_loop(torch, fresh_network(), data[0], data[1], epochs),
+            "bare_fused": lambda _: bare_loop(torch, fresh_network(), data[0], data[1], epochs, fused=True),
+            "trainer": lambda folder: generated_trainer(modules, fresh_network(), data, epochs, folder),
+        }
+        speeds: dict[str, list[float]] = {name: [] for name in loops}
         for round_number in range(rounds):
-            bare.append(bare_loop(torch, fresh_network(), data[0], data[1], epochs))
-            checkpoints = scratch / f"checkpoints-{round_number}"
-            trainer.append(generated_trainer(modules, fresh_network(), data, epochs, checkpoints))
-            print(f"round {round_number + 1}: bare {bare[-1]:,.0f} rows/s, trainer {trainer[-1]:,.0f} rows/s")
+            names = list(loops)[round_number % 3 :] + list(loops)[: round_number % 3]
+            for name in names:
+                speeds[name].append(loops[name](scratch / f"checkpoints-{round_number}"))
+            print(f"round {round_number + 1}: " + ", ".join(f"{n} {speeds[n][-1]:,.0f} rows/s" for n in loops))
 
-    bare_median, trainer_median = statistics.median(bare), statistics.median(trainer)
-    ratio = trainer_median / bare_median
+    ratio = statistics.median(t / b for t, b in zip(speeds["trainer"], speeds["bare"], strict=True))
+    fused_ratio = statistics.median(t / b for t, b in zip(speeds["trainer"], speeds["bare_fused"], strict=True))
     architecture = model_config.params
     results = {
         "machine": f"{platform.node()} ({platform.machine()}, {platform.python_version()}, torch {torch.__version__})",
@@ -181,11 +190,12 @@ def main() -> None:
         "threads": args.threads,
         "rounds": rounds,
         "epochs_per_round": epochs,
-        "bare_rows_per_s": round(bare_median),
-        "trainer_rows_per_s": round(trainer_median),
+        **{f"{name}_rows_per_s": round(statistics.median(values)) for name, values in speeds.items()},
         "trainer_vs_bare": round(ratio, 3),
+        "trainer_vs_bare_fused": round(fused_ratio, 3),
     }
-    print(f"bare loop {bare_median:,.0f} rows/s; generated trainer {trainer_median:,.0f} rows/s; ratio {ratio:.3f}")
+    print(", ".join(f"{name} {statistics.median(values):,.0f} rows/s" for name, values in speeds.items()))
+    print(f"trainer / bare loop: {ratio:.3f}; trainer / bare loop with fused AdamW: {fused_ratio:.3f}")
     if not args.smoke:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
