@@ -6,7 +6,7 @@ DEST ?= build/demo
 .PHONY: help demo test test-fast lint bench bench-trainer clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
