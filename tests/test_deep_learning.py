@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from .conftest import MATRIX, Projects, answers_of, matrix, run
+from .test_project import _customers
 
 # Each torch process on one thread: the test workers already keep both cores busy.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
@@ -204,6 +205,34 @@ def test_readme_torchrun_command_trains_one_bundle_on_cpu(projects: Projects, na
         ["SHA256SUMS", "metadata.json", "model.safetensors", "preprocess.skops"]
     )
     assert "train-ddp:" in (project / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("name", matrix("deep-binary"))
+def test_trains_on_the_users_own_file(projects: Projects, name: str, tmp_path: Path) -> None:
+    """Ids, text categories and missing values reach the network through the shared preprocessing."""
+    project = projects.installed(name)
+    table = _customers(600, "binary-classification")
+    table.to_parquet(tmp_path / "customers.parquet")
+    overrides = [
+        f"data.source={tmp_path / 'customers.parquet'}",
+        "data.target=lifetime_value",
+        "data.id_columns=[customer_id]",
+        "data.positive_class=churned",
+        "training=fast",
+        f"paths.processed_dir={tmp_path / 'processed'}",
+        f"paths.model_dir={tmp_path / 'model'}",
+        f"paths.reports_dir={tmp_path / 'reports'}",
+        f"paths.checkpoint_dir={tmp_path / 'checkpoints'}",
+    ]
+    run([_cli(project), "train", *overrides], cwd=project, env=ONE_THREAD)
+    run([_cli(project), "evaluate", *overrides], cwd=project, env=ONE_THREAD)
+    summary = json.loads((tmp_path / "reports/metrics.json").read_text())
+    assert summary["n_rows"] == 120
+    assert summary["metrics"]["roc_auc"] > summary["baseline"]["roc_auc"]
+    unseen = table.head(5).assign(plan=["enterprise", None, "basic", "pro", "plus"]).drop(columns=["lifetime_value"])
+    unseen.to_csv(tmp_path / "unseen.csv", index=False)
+    predicted = run([_cli(project), "predict", "--input", str(tmp_path / "unseen.csv"), *overrides], cwd=project)
+    assert len(predicted.stdout.splitlines()) == 5
 
 
 def test_deep_inference_project_serves_a_bundle_from_a_deep_training_project(projects: Projects) -> None:
