@@ -115,25 +115,14 @@ def test_privacy_answers_reach_the_config(projects: Projects, name: str) -> None
 
 
 @pytest.mark.parametrize("name", matrix(*DEEP_TRAINING))
-def test_train_resume_evaluate_predict_on_bundled_data(projects: Projects, name: str, tmp_path: Path) -> None:
-    """The README's commands; a second seeded run and a resumed finished run give the very same weights."""
+def test_train_evaluate_predict_on_bundled_data(projects: Projects, name: str) -> None:
+    """The README's commands. Seeded repeats and resumes are checked by each project's own tests
+    (tests/pipeline/test_checkpoints.py) and, through a real Ctrl-C, below."""
     project = projects.installed(name)
     answers = answers_of(project)
     run(["make", "train", "ARGS=training=fast"], cwd=project, env=ONE_THREAD)
-    bundle = project / "models/model"
-    first = _weights(bundle)
+    assert (project / "models/model/model.safetensors").is_file()
     assert (project / "models/checkpoints/last.pt").is_file()
-    run(["make", "resume", "ARGS=training=fast"], cwd=project, env=ONE_THREAD)
-    assert _weights(bundle) == first, "resuming a finished run rebuilds the same model"
-    again = tmp_path / "again"
-    again_paths = [f"paths.model_dir={again}", f"paths.checkpoint_dir={tmp_path}"]
-    run([_cli(project), "train", "training=fast", *again_paths], cwd=project, env=ONE_THREAD)
-    assert _weights(again) == first, "the same seed and config give bit-identical weights"
-    assert (
-        json.loads((again / "metadata.json").read_text())["validation"]
-        == json.loads((bundle / "metadata.json").read_text())["validation"]
-    )
-
     run(["make", "evaluate"], cwd=project)
     summary = json.loads((project / "reports/metrics.json").read_text())
     primary = summary["primary_metric"]
@@ -157,7 +146,7 @@ def test_train_resume_evaluate_predict_on_bundled_data(projects: Projects, name:
 def test_interrupted_training_resumes_to_the_uninterrupted_model(projects: Projects, name: str, tmp_path: Path) -> None:
     """Ctrl-C in the middle of `train`, then `train --resume`: the same weights as a run never stopped."""
     project = projects.installed(name)
-    settings = ["training.epochs=80", "training.early_stopping_patience=null", "training.batch_size=16"]
+    settings = ["training.epochs=40", "training.early_stopping_patience=null", "training.batch_size=16"]
 
     def paths(folder: Path) -> list[str]:
         return [f"paths.model_dir={folder / 'model'}", f"paths.checkpoint_dir={folder / 'checkpoints'}"]
@@ -176,7 +165,7 @@ def test_interrupted_training_resumes_to_the_uninterrupted_model(projects: Proje
     assert stderr.strip().endswith("interrupted")
     assert not (tmp_path / "split" / "model").exists()
 
-    resumed = run([*command[:2], "--resume", *command[2:]], cwd=project, env=ONE_THREAD)
+    resumed = run(["make", "resume", f"ARGS={' '.join(command[2:])}"], cwd=project, env=ONE_THREAD)
     assert "resuming after epoch" in resumed.stderr
     run([_cli(project), "train", *settings, *paths(tmp_path / "whole")], cwd=project, env=ONE_THREAD)
     assert _weights(tmp_path / "split" / "model") == _weights(tmp_path / "whole" / "model")
