@@ -3,10 +3,10 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 DEST ?= build/demo
 
-.PHONY: help demo test test-fast lint bench clean
+.PHONY: help demo test test-fast lint bench bench-trainer clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -44,6 +44,9 @@ lint: $(VENV)/.installed  ## ruff on the template's own Python
 
 bench: $(VENV)/.installed  ## copier copy timings (benchmarks/generate.py)
 	$(PYTHON) benchmarks/generate.py
+
+bench-trainer: $(VENV)/.installed  ## generated PyTorch trainer vs a bare loop (benchmarks/trainer_overhead.py)
+	$(PYTHON) benchmarks/trainer_overhead.py
 
 clean:  ## remove build/ and caches (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache

@@ -25,7 +25,7 @@ _REPOSITORY_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # would shadow them and break the project at import time.
 _IMPORTED_BY_PROJECT = frozenset(
     {"numpy", "pandas", "pyarrow", "sklearn", "skops", "scipy", "matplotlib"}
-    | {"yaml", "pydantic", "tqdm", "pytest", "torch", "test", "tests"}
+    | {"yaml", "pydantic", "tqdm", "pytest", "torch", "opacus", "safetensors", "test", "tests"}
 )
 
 

@@ -59,6 +59,35 @@ MATRIX: dict[str, dict[str, Any]] = {
         "project_phase": "inference",
         "ci_provider": "gitlab",
     },
+    # Deep learning (PyTorch): every task type, differential privacy on and off, DDP, inference.
+    "deep-binary": {"project_name": "Deep Churn", "model_type": "deep-learning"},
+    "deep-multiclass-ddp": {
+        "project_name": "Deep Wine",
+        "model_type": "deep-learning",
+        "task_type": "multiclass-classification",
+        "project_phase": "training",
+        "serving_pattern": "none",
+        "distributed_training": "ddp",
+        "ci_provider": "gitlab",
+        "use_notebooks": False,
+    },
+    "deep-regression-dp": {
+        "project_name": "Private Progression",
+        "model_type": "deep-learning",
+        "task_type": "regression",
+        "differential_privacy": True,
+        "dp_target_epsilon": 4.0,
+        "dp_target_delta": 1e-6,
+        "dp_max_grad_norm": 1.5,
+        "python_version": "3.12",
+    },
+    "deep-binary-inference": {
+        "project_name": "Deep Triage Service",
+        "model_type": "deep-learning",
+        "project_phase": "inference",
+        "ci_provider": "none",
+        "use_notebooks": False,
+    },
 }
 FAST_MATRIX = ("default",)
 
@@ -160,7 +189,9 @@ class Projects:
 
 
 @pytest.fixture(scope="session")
-def projects(copie_session: Any, template_snapshot: Path) -> Projects:
+def projects(copie_session: Any, template_snapshot: Path, tmp_path_factory: pytest.TempPathFactory) -> Projects:
+    # One mypy cache per test worker: the projects' `make lint` analyse numpy, pandas and torch once.
+    os.environ["MYPY_CACHE_DIR"] = str(tmp_path_factory.mktemp("mypy-cache"))
     return Projects(copie_session, template_snapshot)
 
 

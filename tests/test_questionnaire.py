@@ -32,7 +32,7 @@ QUESTIONS = {
         (["project_name=X", "repository_name=-repo"], "repository_name: '-repo' is not a valid repository name"),
         (["project_name=X", "python_version=3.9"], "python_version: '3.9' is not in"),
         (["project_name=X", "license=GPL"], "license: 'GPL' is not in"),
-        (["project_name=X", "model_type=deep-learning"], "model_type: 'deep-learning' is not in"),
+        (["project_name=X", "model_type=llm"], "model_type: 'llm' is not in"),
         (["project_name=X", "task_type=ranking"], "task_type: 'ranking' is not in"),
         (["project_name=X", "ci_provider=jenkins"], "ci_provider: 'jenkins' is not in"),
         (

@@ -31,23 +31,49 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     }  # fmt: skip
     absent: set[str] = set()
     trains = {
-        f"{package}/training/trainer.py", f"{package}/models/model.py", f"{package}/data/transforms.py",
-        "configs/training/default.yaml", "configs/model/random_forest.yaml",
+        f"{package}/training/trainer.py", f"{package}/data/transforms.py", "configs/training/default.yaml",
         "tests/pipeline/test_training.py", "tests/regression/test_model_quality.py",
     }  # fmt: skip
     (absent if answers["project_phase"] == "inference" else present).update(trains)
+    _expect_family(answers, package, present, absent)
     (present if answers["serving_pattern"] == "batch" else absent).add(f"{package}/serving/batch.py")
     notebooks = {"notebooks/01-data-exploration.ipynb", ".gitattributes"}
     (present if answers["use_notebooks"] else absent).update(notebooks)
     ci = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
     for provider, path in ci.items():
         (present if answers["ci_provider"] == provider else absent).add(path)
-    if answers["project_phase"] != "inference":
+    if answers["project_phase"] != "inference" and answers["model_type"] == "classical":
         linear = "configs/model/ridge.yaml", "configs/model/logistic_regression.yaml"
         regression = answers["task_type"] == "regression"
         present.add(linear[0] if regression else linear[1])
         absent.add(linear[1] if regression else linear[0])
     return present, absent
+
+
+def _expect_family(answers: dict[str, Any], package: str, present: set[str], absent: set[str]) -> None:
+    """scikit-learn or PyTorch files, and the deep-learning options' own files."""
+    trains = answers["project_phase"] != "inference"
+    classical = {f"{package}/models/model.py", "configs/model/random_forest.yaml", "tests/model/test_models.py"}
+    network = {f"{package}/models/network.py", f"{package}/models/pipeline.py"}
+    torch_training = {
+        f"{package}/data/loaders.py", f"{package}/training/checkpoints.py", f"{package}/training/device.py",
+        f"{package}/training/loop.py", f"{package}/training/optim.py", "configs/model/mlp.yaml",
+        "tests/model/test_network.py", "tests/pipeline/test_checkpoints.py", "tests/unit/test_loaders.py",
+    }  # fmt: skip
+    if answers["model_type"] == "deep-learning":
+        present.update(network)
+        (present if trains else absent).update(torch_training)
+        absent.update(classical)
+    else:
+        (present if trains else absent).update(classical)
+        absent.update(network | torch_training)
+    (present if answers["model_type"] == "deep-learning" and trains else absent).add(
+        "docs/adr/0002-pytorch-training.md"
+    )
+    privacy = {f"{package}/training/privacy.py", "tests/pipeline/test_privacy.py"}
+    (present if answers.get("differential_privacy") else absent).update(privacy)
+    ddp = {f"{package}/training/distributed.py", "tests/pipeline/test_distributed.py"}
+    (present if answers.get("distributed_training") == "ddp" else absent).update(ddp)
 
 
 @pytest.mark.parametrize("name", matrix())
@@ -93,7 +119,12 @@ def test_config_files_parse(projects: Projects, name: str) -> None:
     assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
     assert pyproject["project"]["scripts"] == {answers["project_slug"]: f"{answers['package_name']}.cli:main"}
     assert pyproject["tool"]["ruff"]["target-version"] == "py" + answers["python_version"].replace(".", "")
-    assert ("tqdm>=4.66" in pyproject["project"]["dependencies"]) is (answers["serving_pattern"] == "batch")
+    dependencies = pyproject["project"]["dependencies"]
+    deep = answers["model_type"] == "deep-learning"
+    trains_a_network = deep and answers["project_phase"] != "inference"
+    assert ("tqdm>=4.66" in dependencies) is (answers["serving_pattern"] == "batch" or trains_a_network)
+    assert ("torch>=2.4" in dependencies) is deep
+    assert ("opacus>=1.5" in dependencies) is bool(answers.get("differential_privacy"))
     assert ("notebooks" in pyproject["project"]["optional-dependencies"]) is answers["use_notebooks"]
 
 
