@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 DEST ?= build/demo
 
-.PHONY: help demo test test-fast lint bench clean
+.PHONY: help demo test test-fast lint bench bench-serving clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ lint: $(VENV)/.installed  ## ruff on the template's own Python
 
 bench: $(VENV)/.installed  ## copier copy timings (benchmarks/generate.py)
 	$(PYTHON) benchmarks/generate.py
+
+bench-serving: $(VENV)/.installed  ## /predict and batch scoring against baselines (benchmarks/serving.py)
+	$(PYTHON) benchmarks/serving.py
 
 clean:  ## remove build/ and caches (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache

@@ -118,7 +118,8 @@ def render(into: Path, *answers: str) -> Path:
 
 def python(project: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    return subprocess.run([sys.executable, *args], cwd=project, env=env, check=True, capture_output=True, text=True, **kwargs)
+    command = [sys.executable, *args]
+    return subprocess.run(command, cwd=project, env=env, check=True, capture_output=True, text=True, **kwargs)
 
 
 def free_port() -> int:
@@ -148,7 +149,16 @@ def load(project: Path, port: int, body: str, seconds: int, scratch: Path) -> di
     if shutil.which("wrk"):
         script = scratch / "post.lua"
         script.write_text(WRK_SCRIPT.format(key=KEY, body=body))
-        command = ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}/predict"]
+        command = [
+            "wrk",
+            "-t1",
+            "-c8",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/predict",
+        ]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
         assert p99, out
@@ -156,27 +166,35 @@ def load(project: Path, port: int, body: str, seconds: int, scratch: Path) -> di
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
         assert rate, out
-        return {"rps": float(rate.group(1)), "p99_ms": float(p99.group(1)) * scale, "errors": float(errors.group(1)) if errors else 0.0}
+        non_2xx = float(errors.group(1)) if errors else 0.0
+        return {"rps": float(rate.group(1)), "p99_ms": float(p99.group(1)) * scale, "errors": non_2xx}
     env = {**os.environ, "PYTHONPATH": str(project / "src"), f"{PACKAGE.upper()}_API_KEY": KEY}
     command = [sys.executable, "-m", PACKAGE, "loadtest", "--port", str(port), "--duration", str(seconds)]
     out = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True).stdout
     rate = re.search(r"\(([\d,]+) req/s\)", out)
     p99 = re.search(r"p99 ([\d.]+) ms", out)
     errors = re.search(r"errors\s+([\d,]+)", out)
-    assert rate and p99 and errors, out
-    return {"rps": float(rate.group(1).replace(",", "")), "p99_ms": float(p99.group(1)), "errors": float(errors.group(1).replace(",", ""))}
+    assert rate, out
+    assert p99, out
+    assert errors, out
+    count = float(errors.group(1).replace(",", ""))
+    return {"rps": float(rate.group(1).replace(",", "")), "p99_ms": float(p99.group(1)), "errors": count}
 
 
 def bench_api(scratch: Path, seconds: int, rounds: int) -> dict[str, Any]:
     project = render(scratch / "realtime", "project_name=Bench Serving", "serving_pattern=realtime")
-    test = python(project, "-c", "import pandas as pd; print(pd.read_parquet('data/processed/test.parquet').drop(columns=['target']).head(1).to_json(orient='records'))")
-    body = json.dumps(json.loads(test.stdout)[0])
+    first_row = (
+        "import pandas as pd; print(pd.read_parquet('data/processed/test.parquet').head(1).to_json(orient='records'))"
+    )
+    record = json.loads(python(project, "-c", first_row).stdout)[0]
+    body = json.dumps({name: value for name, value in record.items() if name != "target"})
     (project / "baseline_app.py").write_text(BASELINE_APP.format(package=PACKAGE))
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "generated": []}
     for _ in range(rounds):
         for name in ("baseline", "generated"):
             port = free_port()
-            args = ["baseline_app.py", "models/model", str(port)] if name == "baseline" else ["-m", PACKAGE, "serve", "--port", str(port)]
+            generated = ["-m", PACKAGE, "serve", "--port", str(port)]
+            args = ["baseline_app.py", "models/model", str(port)] if name == "baseline" else generated
             server = start(project, args)
             try:
                 wait_ready(port, "/docs")
@@ -190,7 +208,8 @@ def bench_api(scratch: Path, seconds: int, rounds: int) -> dict[str, Any]:
         result[f"{name}_rps"] = round(statistics.median(m["rps"] for m in measured), 1)
         result[f"{name}_p99_ms"] = round(statistics.median(m["p99_ms"] for m in measured), 2)
         result[f"{name}_errors"] = int(sum(m["errors"] for m in measured))
-        print(f"/predict {name:<9} {result[f'{name}_rps']:>8,.0f} req/s   p99 {result[f'{name}_p99_ms']:.1f} ms   non-2xx {result[f'{name}_errors']}")
+        rps, p99, errors = result[f"{name}_rps"], result[f"{name}_p99_ms"], result[f"{name}_errors"]
+        print(f"/predict {name:<9} {rps:>8,.0f} req/s   p99 {p99:.1f} ms   non-2xx {errors}")
     result["throughput_ratio"] = round(result["generated_rps"] / result["baseline_rps"], 2)
     print(f"/predict generated / baseline throughput: {result['throughput_ratio']:.2f} (target >= 0.9)")
     return result
@@ -212,9 +231,13 @@ def bench_batch(scratch: Path, rows: int, estimator: str) -> dict[str, Any]:
         python(project, "-c", make, str(small_rows), str(scratch / "small.parquet"))
     (project / "baseline_batch.py").write_text(BASELINE_BATCH.format(package=PACKAGE))
     (project / "score_child.py").write_text(SCORE_CHILD.format(package=PACKAGE))
-    baseline = json.loads(python(project, "baseline_batch.py", "models/model", str(scratch / "big.parquet"), "3").stdout)
-    scored = [json.loads(python(project, "score_child.py", "models/model", str(scratch / "big.parquet"), str(scratch / f"out{i}.parquet")).stdout) for i in range(3)]
-    small = json.loads(python(project, "score_child.py", "models/model", str(scratch / "small.parquet"), str(scratch / "outs.parquet")).stdout)
+    big, small_file = str(scratch / "big.parquet"), str(scratch / "small.parquet")
+    baseline = json.loads(python(project, "baseline_batch.py", "models/model", big, "3").stdout)
+    scored = [
+        json.loads(python(project, "score_child.py", "models/model", big, str(scratch / f"out{i}.parquet")).stdout)
+        for i in range(3)
+    ]
+    small = json.loads(python(project, "score_child.py", "models/model", small_file, str(scratch / "o.parquet")).stdout)
     best = min(scored, key=lambda s: s["seconds"])
     result = {
         "model": estimator,
@@ -225,10 +248,12 @@ def bench_batch(scratch: Path, rows: int, estimator: str) -> dict[str, Any]:
         f"peak_rss_mb_{small_rows}_rows": round(small["peak_mb"]),
     }
     result["rows_per_s_ratio"] = round(result["score_rows_per_s"] / result["predict_proba_rows_per_s"], 2)
-    print(f"batch {estimator}: predict_proba on the whole array in memory: {result['predict_proba_rows_per_s']:>10,} rows/s")
-    print(f"batch {estimator}: score Parquet -> Parquet in chunks      : {result['score_rows_per_s']:>10,} rows/s")
+    whole, chunked = result["predict_proba_rows_per_s"], result["score_rows_per_s"]
+    print(f"batch {estimator}: predict_proba on the whole array in memory: {whole:>10,} rows/s")
+    print(f"batch {estimator}: score Parquet -> Parquet in chunks      : {chunked:>10,} rows/s")
     print(f"batch {estimator}: score / predict_proba: {result['rows_per_s_ratio']:.2f} (target >= 0.9)")
-    print(f"peak RSS scoring {rows:,} rows: {result['peak_rss_mb']} MB; {small_rows:,} rows: {result[f'peak_rss_mb_{small_rows}_rows']} MB")
+    small_peak = result[f"peak_rss_mb_{small_rows}_rows"]
+    print(f"peak RSS scoring {rows:,} rows: {result['peak_rss_mb']} MB; {small_rows:,} rows: {small_peak} MB")
     return result
 
 
@@ -243,7 +268,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.seconds, args.rounds, args.rows = 2, 1, 20_000
-    results: dict[str, Any] = {"machine": f"{platform.node()} ({platform.machine()}, {platform.python_version()}, {os.cpu_count()} CPUs)"}
+    machine = f"{platform.node()} ({platform.machine()}, {platform.python_version()}, {os.cpu_count()} CPUs)"
+    results: dict[str, Any] = {"machine": machine}
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         if args.only in (None, "api"):
