@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 DEST ?= build/demo
 
-.PHONY: help demo test test-fast lint bench bench-trainer clean
+.PHONY: help demo test test-fast lint bench bench-trainer bench-serving clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ bench: $(VENV)/.installed  ## copier copy timings (benchmarks/generate.py)
 
 bench-trainer: $(VENV)/.installed  ## generated PyTorch trainer vs a bare loop (benchmarks/trainer_overhead.py)
 	$(PYTHON) benchmarks/trainer_overhead.py
+
+bench-serving: $(VENV)/.installed  ## /predict and batch scoring against baselines (benchmarks/serving.py)
+	$(PYTHON) benchmarks/serving.py
 
 clean:  ## remove build/ and caches (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache

@@ -88,6 +88,32 @@ MATRIX: dict[str, dict[str, Any]] = {
         "ci_provider": "none",
         "use_notebooks": False,
     },
+    "realtime-fastapi": {
+        "project_name": "Fraud Scoring API",
+        "serving_pattern": "realtime",
+        "serving_backend": "fastapi",
+        "use_docker": True,
+        "use_notebooks": False,
+    },
+    "realtime-bentoml": {
+        "project_name": "Cultivar Service",
+        "task_type": "multiclass-classification",
+        "project_phase": "inference",
+        "serving_pattern": "realtime",
+        "serving_backend": "bentoml",
+        "use_docker": False,
+        "python_version": "3.12",
+        "ci_provider": "none",
+        "use_notebooks": False,
+    },
+    "edge-regression": {
+        "project_name": "Edge Dosage",
+        "task_type": "regression",
+        "serving_pattern": "edge",
+        "python_version": "3.10",
+        "license": "Apache-2.0",
+        "use_notebooks": False,
+    },
 }
 FAST_MATRIX = ("default",)
 

@@ -59,7 +59,8 @@ def test_help_and_one_line_errors(projects: Projects, name: str) -> None:
     help_text = run([cli(project), "--help"], cwd=project).stdout
     commands = ["evaluate", "predict"]
     commands += [] if answers["project_phase"] == "inference" else ["train"]
-    commands += ["score"] if answers["serving_pattern"] == "batch" else []
+    by_pattern = {"batch": ["score"], "realtime": ["serve", "loadtest"], "edge": ["export"]}
+    commands += by_pattern.get(answers["serving_pattern"], [])
     for command in commands:
         assert command in help_text
         assert run([cli(project), command, "--help"], cwd=project).stdout.startswith("usage:")

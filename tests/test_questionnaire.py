@@ -47,7 +47,27 @@ QUESTIONS = {
             ["project_name=X", "project_phase=both", "serving_pattern=none"],
             "serving_pattern: a project that serves models (project_phase both) needs a serving pattern",
         ),
-        (["project_name=X", "serving_pattern=realtime"], "serving_pattern: 'realtime' is not in"),
+        (["project_name=X", "serving_pattern=stream"], "serving_pattern: 'stream' is not in"),
+        (
+            ["project_name=X", "project_phase=training", "serving_pattern=realtime"],
+            "serving_pattern: a training-only project serves nothing",
+        ),
+        (
+            ["project_name=X", "project_phase=training", "serving_pattern=edge"],
+            "serving_pattern: a training-only project serves nothing",
+        ),
+        (
+            ["project_name=X", "serving_pattern=realtime", "serving_backend=flask"],
+            "serving_backend: 'flask' is not in",
+        ),
+        (
+            ["project_name=X", "serving_pattern=batch", "serving_backend=bentoml"],
+            "serving_backend: serving_backend applies to realtime serving only",
+        ),
+        (
+            ["project_name=X", "serving_pattern=edge", "use_docker=true"],
+            "use_docker: the Docker image serves the realtime API",
+        ),
         ([], "project_name: an answer is required"),
     ],
 )
@@ -96,5 +116,6 @@ def test_matrix_covers_every_value(question: str) -> None:
     """Every choice of every question is rendered and exercised by at least one answer set."""
     spec = QUESTIONS[question]
     defaults = {"use_notebooks": True, "project_phase": "both", "serving_pattern": "batch", "python_version": "3.11"}
+    defaults |= {"serving_backend": "fastapi", "use_docker": False}
     used = {answers.get(question, defaults.get(question, spec.get("default"))) for answers in MATRIX.values()}
     assert set(_values(spec)) <= used, f"{question}: no answer set uses {set(_values(spec)) - used}"

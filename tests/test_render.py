@@ -37,6 +37,22 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     (absent if answers["project_phase"] == "inference" else present).update(trains)
     _expect_family(answers, package, present, absent)
     (present if answers["serving_pattern"] == "batch" else absent).add(f"{package}/serving/batch.py")
+    pattern, backend = answers["serving_pattern"], answers.get("serving_backend", "fastapi")
+    realtime = {f"{package}/serving/{name}.py" for name in ("auth", "requests", "loadtest")}
+    realtime |= {"tests/unit/test_auth.py"}
+    (present if pattern == "realtime" else absent).update(realtime)
+    fastapi = {f"{package}/serving/{name}.py" for name in ("api", "batching", "telemetry")}
+    fastapi |= {"tests/pipeline/test_api.py", "tests/pipeline/test_api_fuzz.py"}
+    (present if pattern == "realtime" and backend == "fastapi" else absent).update(fastapi)
+    bentoml = {f"{package}/serving/service.py", f"{package}/serving/launch.py", "tests/pipeline/test_service.py"}
+    (present if pattern == "realtime" and backend == "bentoml" else absent).update(bentoml)
+    edge = {f"{package}/serving/export.py", f"{package}/serving/onnx_predictor.py", "tests/pipeline/test_export.py"}
+    (present if pattern == "edge" else absent).update(edge)
+    docker = {"Dockerfile", ".dockerignore"}
+    (present if answers.get("use_docker") else absent).update(docker)
+    if answers["project_phase"] != "inference":
+        # Edge projects never offer an estimator that cannot be exported to ONNX.
+        (absent if pattern == "edge" else present).add("configs/model/hist_gradient_boosting.yaml")
     notebooks = {"notebooks/01-data-exploration.ipynb", ".gitattributes"}
     (present if answers["use_notebooks"] else absent).update(notebooks)
     ci = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
@@ -125,6 +141,13 @@ def test_config_files_parse(projects: Projects, name: str) -> None:
     assert ("tqdm>=4.66" in dependencies) is (answers["serving_pattern"] == "batch" or trains_a_network)
     assert ("torch>=2.4" in dependencies) is deep
     assert ("opacus>=1.5" in dependencies) is bool(answers.get("differential_privacy"))
+    extras = pyproject["project"]["optional-dependencies"]
+    assert ("serve" in extras) is (answers["serving_pattern"] == "realtime")
+    assert ("edge" in extras and "export" in extras) is (answers["serving_pattern"] == "edge")
+    for extra in ("serve", "edge", "export"):
+        # Serving images install only their extra: no training, notebook or dev tools in it.
+        names = {re.split(r"[=<>;\[ ]", requirement)[0] for requirement in extras.get(extra, [])}
+        assert not names & {"mypy", "pytest", "ruff", "matplotlib", "jupyterlab", "hypothesis"}
     assert ("notebooks" in pyproject["project"]["optional-dependencies"]) is answers["use_notebooks"]
 
 
