@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,7 +178,7 @@ def wandb_runs(folder: Path) -> list[TrackedRun]:
     runs = []
     for path in sorted(folder.glob("offline-run-*/run-*.wandb")):
         tracked = TrackedRun(job="")
-        for record in _wandb_records(path):
+        for record in _finished_records(path):
             kind = record.WhichOneof("record_type")
             if kind == "run":
                 tracked.job = record.run.job_type
@@ -205,6 +206,16 @@ def _dotted(key: str, value: Any) -> set[str]:
     return {key}
 
 
+def _finished_records(path: Path, timeout_s: float = 30.0) -> list[Any]:
+    """A run's records once its exit record is there: W&B's service writes them after the command returns."""
+    deadline = time.monotonic() + timeout_s
+    records = _wandb_records(path)
+    while not any(record.WhichOneof("record_type") == "exit" for record in records) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        records = _wandb_records(path)
+    return records
+
+
 def _wandb_records(path: Path) -> list[Any]:
     """W&B's run file: a 7-byte header, then LevelDB-log blocks of 32 KiB holding protobuf records."""
     from wandb.proto import wandb_internal_pb2
@@ -216,7 +227,7 @@ def _wandb_records(path: Path) -> list[Any]:
             position += 32768 - position % 32768
             continue
         _checksum, length, kind = struct.unpack("<IHB", data[position : position + 7])
-        if kind == 0 and length == 0:
+        if (kind == 0 and length == 0) or position + 7 + length > len(data):  # the end, or a record half-written
             break
         pending += data[position + 7 : position + 7 + length]
         position += 7 + length

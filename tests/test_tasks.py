@@ -60,6 +60,10 @@ def test_update_keeps_edits_and_runs_no_git_task(tagged_template: Path, tmp_path
     project = tmp_path / "churn"
     copy = [COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", "project_name=Churn Risk"]
     run([*copy, str(tagged_template), str(project)], cwd=tmp_path, env=GIT_IDENTITY)
+    # As if the user had answered yes to the set-up: an update must still not run it.
+    answers = project / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace("setup_environment: false", "setup_environment: true"))
+    assert "setup_environment: true" in answers.read_text()
     git(project, "add", "-A")
     git(project, "commit", "--quiet", "-m", "generated")
     config = project / "configs" / "base.yaml"
@@ -70,6 +74,8 @@ def test_update_keeps_edits_and_runs_no_git_task(tagged_template: Path, tmp_path
     result = run([COPIER, "update", "--trust", "--defaults", "--vcs-ref", "v1.1.0"], cwd=project, env=GIT_IDENTITY)
 
     assert "initialised a git repository" not in result.stdout + result.stderr
+    assert "copier-ml: Create .venv" not in result.stdout + result.stderr
+    assert not (project / ".venv").exists()
     assert git(project, "rev-parse", "HEAD") == head, "an update must not commit"
     assert git(project, "branch", "--format=%(refname:short)") == "main"
     assert "seed: 7" in config.read_text()
