@@ -38,6 +38,10 @@ ANSWER_SETS = {
         "use_notebooks=true",
         "ci_provider=github",
         "license=Apache-2.0",
+        "use_dvc=true",
+        "dvc_remote=s3://ml-data/churn-risk",
+        "experiment_tracking=mlflow",
+        "hyperparameter_search=optuna",
     ],
 }
 

@@ -26,6 +26,7 @@ _REPOSITORY_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _IMPORTED_BY_PROJECT = frozenset(
     {"numpy", "pandas", "pyarrow", "sklearn", "skops", "scipy", "matplotlib"}
     | {"yaml", "pydantic", "tqdm", "pytest", "torch", "opacus", "safetensors", "test", "tests"}
+    | {"mlflow", "wandb", "optuna", "dvc", "sqlalchemy"}
 )
 
 

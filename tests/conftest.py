@@ -113,6 +113,30 @@ MATRIX: dict[str, dict[str, Any]] = {
         "python_version": "3.10",
         "license": "Apache-2.0",
         "use_notebooks": False,
+    # MLOps integrations (tests/test_mlops.py): a DVC pipeline with each tracker, Optuna in both.
+    "dvc-mlflow-optuna": {
+        "project_name": "Fraud Signals",
+        "use_dvc": True,
+        "dvc_remote": "/srv/dvc-storage/fraud-signals",
+        "experiment_tracking": "mlflow",
+        "hyperparameter_search": "optuna",
+    },
+    "dvc-wandb-optuna": {
+        "project_name": "House Prices",
+        "task_type": "regression",
+        "project_phase": "training",
+        "serving_pattern": "none",
+        "use_dvc": True,
+        "dvc_remote": "s3://ml-data/house-prices",
+        "experiment_tracking": "wandb",
+        "hyperparameter_search": "optuna",
+        "use_notebooks": False,
+    },
+    # Serves the champion that Fraud Signals registers in MLflow.
+    "mlflow-inference": {
+        "project_name": "Fraud Scoring",
+        "project_phase": "inference",
+        "experiment_tracking": "mlflow",
     },
 }
 FAST_MATRIX = ("default",)
@@ -258,12 +282,18 @@ def answers_of(project: Path) -> dict[str, Any]:
 def copier_cli(tmp_path: Path) -> Any:
     """`copier copy` exactly as a user types it, from the working tree."""
 
-    def copy(*data: str, skip_tasks: bool = True, destination: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def copy(
+        *data: str,
+        skip_tasks: bool = True,
+        destination: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: int = 120,
+    ) -> subprocess.CompletedProcess[str]:
         target = destination or tmp_path / "project"
         command = [str(Path(sys.executable).parent / "copier"), "copy", "--trust", "--defaults", "--quiet"]
         command += ["--vcs-ref", "HEAD"] + (["--skip-tasks"] if skip_tasks else [])
         for item in data:
             command += ["-d", item]
-        return run([*command, str(TEMPLATE_ROOT), str(target)], cwd=tmp_path, check=False, timeout=120)
+        return run([*command, str(TEMPLATE_ROOT), str(target)], cwd=tmp_path, env=env, check=False, timeout=timeout)
 
     return copy

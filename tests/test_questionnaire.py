@@ -13,8 +13,10 @@ from .conftest import MATRIX, TEMPLATE_ROOT
 QUESTIONS = {
     name: spec
     for name, spec in yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text()).items()
-    if not name.startswith("_")
+    if not name.startswith("_") and spec.get("when") is not False  # `when: false` marks computed values
 }
+# Answers about the copy itself, not the project: tests/test_fresh_install.py and test_tasks.py use both values.
+COPY_ONLY = {"setup_environment"}
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,19 @@ QUESTIONS = {
         (
             ["project_name=X", "serving_pattern=edge", "use_docker=true"],
             "use_docker: the Docker image serves the realtime API",
+        (
+            ["project_name=X", "project_phase=inference", "use_dvc=true"],
+            "use_dvc: an inference-only project has no pipeline for DVC to run",
+        ),
+        (
+            ["project_name=X", "use_dvc=true", "dvc_remote=ftp://host/data"],
+            "dvc_remote: 'ftp://host/data' is not a DVC remote",
+        ),
+        (["project_name=X", "use_dvc=true", "dvc_remote=bucket/data"], "dvc_remote: 'bucket/data' is not a DVC remote"),
+        (["project_name=X", "experiment_tracking=neptune"], "experiment_tracking: 'neptune' is not in"),
+        (
+            ["project_name=X", "project_phase=inference", "hyperparameter_search=optuna"],
+            "hyperparameter_search: an inference-only project trains nothing to tune",
         ),
         ([], "project_name: an answer is required"),
     ],
@@ -111,11 +126,21 @@ def _values(spec: dict[str, Any]) -> list[Any]:
     return [value["value"] if isinstance(value, dict) else value for value in values]
 
 
-@pytest.mark.parametrize("question", [name for name, spec in QUESTIONS.items() if _values(spec)])
+ASKED_PER_PROJECT = [name for name, spec in QUESTIONS.items() if _values(spec) and name not in COPY_ONLY]
+
+
+@pytest.mark.parametrize("question", ASKED_PER_PROJECT)
 def test_matrix_covers_every_value(question: str) -> None:
     """Every choice of every question is rendered and exercised by at least one answer set."""
     spec = QUESTIONS[question]
-    defaults = {"use_notebooks": True, "project_phase": "both", "serving_pattern": "batch", "python_version": "3.11"}
-    defaults |= {"serving_backend": "fastapi", "use_docker": False}
+    defaults = {
+        "use_notebooks": True,
+        "project_phase": "both",
+        "serving_pattern": "batch",
+        "python_version": "3.11",
+        "serving_backend": "fastapi",
+        "use_docker": False,
+        "use_dvc": False,
+    }
     used = {answers.get(question, defaults.get(question, spec.get("default"))) for answers in MATRIX.values()}
     assert set(_values(spec)) <= used, f"{question}: no answer set uses {set(_values(spec)) - used}"

@@ -58,6 +58,18 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     ci = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
     for provider, path in ci.items():
         (present if answers["ci_provider"] == provider else absent).add(path)
+    dvc = {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", "configs/data/bundled.yaml"}
+    (present if answers["use_dvc"] else absent).update({*dvc, "tests/unit/test_bundled_data.py"})
+    (absent if answers["use_dvc"] else present).add("data/processed/.gitkeep")
+    tracker = answers["experiment_tracking"]
+    tracking = {f"{package}/tracking/{name}.py" for name in ("__init__", "run", "backend")}
+    (present if tracker != "none" else absent).update({*tracking, "tests/unit/test_tracking.py"})
+    registers = tracker != "none" and answers["project_phase"] != "inference"
+    (present if registers else absent).add(f"{package}/tracking/registry.py")
+    for name in ("mlflow", "wandb"):
+        (present if registers and tracker == name else absent).add(f"tests/pipeline/test_{name}.py")
+    tuning = {f"{package}/training/tuning.py", "configs/tuning.yaml", "tests/pipeline/test_tuning.py"}
+    (present if answers["hyperparameter_search"] == "optuna" else absent).update(tuning)
     if answers["project_phase"] != "inference" and answers["model_type"] == "classical":
         linear = "configs/model/ridge.yaml", "configs/model/logistic_regression.yaml"
         regression = answers["task_type"] == "regression"
