@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -269,3 +270,27 @@ def test_fairness_uses_the_users_protected_columns(projects: Projects, name: str
     assert missing.returncode == 1
     assert missing.stderr.strip().startswith("error: protected attribute 'sex' (fairness.protected_attributes)")
     assert answers_of(project)["protected_attributes"] == ["sex", "age_band"]
+
+
+@pytest.mark.parametrize("name", matrix("default"))
+def test_fairness_measures_agree_with_fairlearn(projects: Projects, name: str) -> None:
+    """The generated project computes them with NumPy; fairlearn is the reference implementation."""
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    path = projects.rendered(name) / "src" / answers_of(projects.rendered(name))["package_name"] / "evaluation"
+    spec = importlib.util.spec_from_file_location("generated_fairness", path / "fairness.py")
+    assert spec is not None
+    assert spec.loader is not None
+    fairness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fairness)
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        y_true = rng.integers(0, 2, 500)
+        predicted = np.where(rng.random(500) < rng.uniform(0.5, 0.95), y_true, 1 - y_true)
+        groups = rng.choice(["a", "b", "c"], 500, p=rng.dirichlet([2, 2, 2]))
+        assert fairness.demographic_parity_difference(predicted, groups, [0, 1]) == pytest.approx(
+            demographic_parity_difference(y_true, predicted, sensitive_features=groups)
+        )
+        assert fairness.equalized_odds_difference(y_true, predicted, groups, [0, 1]) == pytest.approx(
+            equalized_odds_difference(y_true, predicted, sensitive_features=groups)
+        )
