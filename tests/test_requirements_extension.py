@@ -64,7 +64,7 @@ def test_catalogue_names_the_metrics_the_project_computes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "task", "optional", "problem"),
+    ("metric_name", "task", "optional", "problem"),
     [
         ("roc_auc", "binary-classification", False, ""),
         ("auc", "binary-classification", False, "'auc' is not a binary-classification metric: choose one of roc_auc"),
@@ -74,8 +74,8 @@ def test_catalogue_names_the_metrics_the_project_computes() -> None:
         ("log_loss", "multiclass-classification", True, ""),
     ],
 )
-def test_metric_must_belong_to_the_task(name: str, task: str, optional: bool, problem: str) -> None:
-    found = requirements.metric_problem(name, task, optional)
+def test_metric_must_belong_to_the_task(metric_name: str, task: str, optional: bool, problem: str) -> None:
+    found = requirements.metric_problem(metric_name, task, optional)
     assert found.startswith(problem) if problem else found == ""
 
 
