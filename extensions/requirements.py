@@ -240,7 +240,7 @@ def sla_problem(warning: Any, critical: Any, name: str, task_type: str) -> str:
 
 def latency_problem(p50: Any, p99: Any) -> str:
     if not (_is_number(p50) and float(p50) > 0 and _is_number(p99) and float(p99) > 0):
-        return "latencies are positive numbers of milliseconds, e.g. 100 and 500"
+        return "latencies are positive numbers of milliseconds, e.g. 50 and 200"
     if float(p50) > float(p99):
         return f"p50 latency ({fmt(p50)} ms) cannot exceed p99 latency ({fmt(p99)} ms)"
     return ""
