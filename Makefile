@@ -42,8 +42,9 @@ lint: $(VENV)/.installed  ## ruff on the template's own Python
 	$(VENV)/bin/ruff check extensions tests benchmarks
 	$(VENV)/bin/ruff format --check extensions tests benchmarks
 
-bench: $(VENV)/.installed  ## copier copy timings (benchmarks/generate.py)
+bench: $(VENV)/.installed  ## copier copy timings, drift on 1M rows (benchmarks/)
 	$(PYTHON) benchmarks/generate.py
+	$(PYTHON) benchmarks/drift.py
 
 bench-trainer: $(VENV)/.installed  ## generated PyTorch trainer vs a bare loop (benchmarks/trainer_overhead.py)
 	$(PYTHON) benchmarks/trainer_overhead.py

@@ -28,8 +28,19 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
         f"{package}/data/schema.py", f"{package}/evaluation/metrics.py", f"{package}/evaluation/evaluator.py",
         f"{package}/evaluation/report.py", f"{package}/serving/predictor.py", "docs/model-card.md",
         "tests/conftest.py", "tests/pipeline/test_cli.py", "tests/pipeline/test_predictor.py",
+        # model requirements, acceptance test and monitoring
+        "docs/model-requirements.md", "docs/runbooks.md", "configs/requirements.yaml",
+        "configs/monitoring/slas.yaml", "configs/monitoring/alerts.yaml",
+        f"{package}/requirements/spec.py", f"{package}/requirements/check.py", f"{package}/requirements/report.py",
+        f"{package}/requirements/speed.py", f"{package}/evaluation/slices.py", f"{package}/monitoring/profile.py",
+        f"{package}/monitoring/drift.py", f"{package}/monitoring/monitor.py", f"{package}/monitoring/slas.py",
+        f"{package}/monitoring/prediction_log.py", "tests/pipeline/test_acceptance.py",
+        "tests/pipeline/test_monitoring.py", "tests/unit/test_drift.py", "tests/unit/test_prediction_log.py",
+        "tests/unit/test_requirements_files.py",
     }  # fmt: skip
     absent: set[str] = set()
+    fairness = {f"{package}/evaluation/fairness.py", "tests/unit/test_fairness.py"}
+    (absent if answers["task_type"] == "regression" else present).update(fairness)
     trains = {
         f"{package}/training/trainer.py", f"{package}/data/transforms.py", "configs/training/default.yaml",
         "tests/pipeline/test_training.py", "tests/regression/test_model_quality.py",

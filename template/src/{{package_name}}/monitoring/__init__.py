@@ -1,0 +1,1 @@
+"""Production monitoring: reference profile, drift, service levels and the prediction log."""
