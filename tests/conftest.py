@@ -283,12 +283,33 @@ def projects(copie_session: Any, template_snapshot: Path, tmp_path_factory: pyte
     return Projects(copie_session, template_snapshot)
 
 
+# Imported at start-up by a classical project's .venv: PyTorch is in this environment for the
+# deep-learning projects, but a classical project's users do not have it, and scikit-learn's
+# estimator discovery (run by skops) would import it, seconds per process, if it were visible.
+WITHOUT_PYTORCH = """import sys
+from importlib.abc import MetaPathFinder
+
+
+class WithoutPyTorch(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {"torch", "opacus", "safetensors"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, WithoutPyTorch())
+"""
+
+
 def install_reusing_this_environment(project: Path) -> None:
     """`make install`, minus the downloads: a .venv that sees this environment's packages."""
     venv = project / ".venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=project)
     site_packages = next((venv / "lib").glob("python*/site-packages"))
     (site_packages / "_template_test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    if answers_of(project)["model_type"] == "classical":
+        (site_packages / "_without_pytorch.py").write_text(WITHOUT_PYTORCH)
+        (site_packages / "_without_pytorch.pth").write_text("import _without_pytorch\n")
     run(
         [
             sys.executable,

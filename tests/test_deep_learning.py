@@ -23,8 +23,6 @@ from .test_project import _customers
 
 # Each torch process on one thread: the test workers already keep both cores busy.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-DEEP = [name for name, answers in MATRIX.items() if answers.get("model_type") == "deep-learning"]
-DEEP_TRAINING = [name for name in DEEP if MATRIX[name].get("project_phase", "both") != "inference"]
 
 
 def _cli(project: Path) -> str:
@@ -114,7 +112,8 @@ def test_privacy_answers_reach_the_config(projects: Projects, name: str) -> None
     }
 
 
-@pytest.mark.parametrize("name", matrix(*DEEP_TRAINING))
+# The DDP project trains through the README's torchrun command below.
+@pytest.mark.parametrize("name", matrix("deep-binary", "deep-regression-dp"))
 def test_train_evaluate_predict_on_bundled_data(projects: Projects, name: str) -> None:
     """The README's commands. Seeded repeats and resumes are checked by each project's own tests
     (tests/pipeline/test_checkpoints.py) and, through a real Ctrl-C, below."""
@@ -146,7 +145,7 @@ def test_train_evaluate_predict_on_bundled_data(projects: Projects, name: str) -
 def test_interrupted_training_resumes_to_the_uninterrupted_model(projects: Projects, name: str, tmp_path: Path) -> None:
     """Ctrl-C in the middle of `train`, then `train --resume`: the same weights as a run never stopped."""
     project = projects.installed(name)
-    settings = ["training.epochs=40", "training.early_stopping_patience=null", "training.batch_size=16"]
+    settings = ["training.epochs=30", "training.early_stopping_patience=null", "training.batch_size=16"]
 
     def paths(folder: Path) -> list[str]:
         return [f"paths.model_dir={folder / 'model'}", f"paths.checkpoint_dir={folder / 'checkpoints'}"]
@@ -224,9 +223,10 @@ def test_trains_on_the_users_own_file(projects: Projects, name: str, tmp_path: P
     assert len(predicted.stdout.splitlines()) == 5
 
 
-def test_deep_inference_project_serves_a_bundle_from_a_deep_training_project(projects: Projects) -> None:
+@pytest.mark.parametrize("name", matrix("deep-binary-inference"))
+def test_deep_inference_project_serves_a_bundle_from_a_deep_training_project(projects: Projects, name: str) -> None:
     trainer = projects.installed("deep-binary")
-    server = projects.installed("deep-binary-inference")
+    server = projects.installed(name)
     run([_cli(trainer), "train", "training=fast"], cwd=trainer, env=ONE_THREAD)
     shutil.rmtree(server / "models/model", ignore_errors=True)
     shutil.copytree(trainer / "models/model", server / "models/model")
