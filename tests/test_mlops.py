@@ -81,8 +81,10 @@ def test_dvc_pipeline_runs_offline_and_reruns_only_what_changed(projects: Projec
     assert (project / f"{raw}.dvc").is_file(), "the bundled data is versioned like a user's own"
 
     first = run(["make", "repro"], cwd=project).stdout
-    for stage in ("prepare", "train", "evaluate", "register"):
+    for stage in ("prepare", "train", "evaluate", "check", "register"):
         assert f"Running stage '{stage}'" in first
+    assert json.loads((project / "reports/acceptance.json").read_text())["passed"] is True
+    assert json.loads((project / "reports/registry.json").read_text())["alias"] == "champion"
     summary = json.loads((project / "reports/metrics.json").read_text())
     assert summary["primary_metric"] == PRIMARY[answers["task_type"]]
     assert "reports/metrics.json" in dvc(project, "metrics", "show")
@@ -101,7 +103,7 @@ def test_dvc_pipeline_runs_offline_and_reruns_only_what_changed(projects: Projec
     assert "prepare" not in status
     third = run(["make", "repro"], cwd=project).stdout
     assert "Stage 'prepare' didn't change" in third
-    for stage in ("train", "evaluate", "register"):
+    for stage in ("train", "evaluate", "check", "register"):
         assert f"Running stage '{stage}'" in third
 
     # The remote from the answers is the default one; here it points at a local folder.

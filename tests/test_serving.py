@@ -137,16 +137,24 @@ def test_make_serve_answers_and_make_loadtest_reports_no_errors(projects: Projec
         status, metrics = request(port, "/metrics", key=None)
         assert 'http_requests_total{path="/predict",status="200"}' in metrics
         assert "model_batch_records_count" in metrics
-        # With configs/requirements.yaml present, its SLA numbers are checked and a miss fails the run.
+        # Served rows reach the prediction log `drift` reads, written off the request path.
+        prediction_log = project / "logs/predictions.jsonl"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not prediction_log.is_file():
+            time.sleep(0.2)
+        logged = [json.loads(line) for line in prediction_log.read_text().splitlines()]
+        assert logged
+        assert {line["model_version"] for line in logged} == {prediction["model_version"]}
+        # The serving SLAs of configs/requirements.yaml are checked: a miss fails the run.
+        assert re.search(r"^SLA\s+pass  p99 [\d.]+ ms <= \d+ ms", load.stdout, re.M), load.stdout
         loadtest = [cli(project), "loadtest", "--port", str(port), "--duration", "2"]
-        (project / "configs/requirements.yaml").write_text("serving:\n  latency_p99_ms: 10000\n  throughput_rps: 1\n")
+        requirements = project / "configs/requirements.yaml"
+        original = requirements.read_text()
+        requirements.write_text(re.sub(r"(?m)^  throughput_rps: .*$", "  throughput_rps: 100000000", original))
         try:
-            passed = run(loadtest, cwd=project, env=env)
-            assert "SLA         pass  p99" in passed.stdout
-            (project / "configs/requirements.yaml").write_text("serving:\n  throughput_rps: 100000000\n")
             failed = run(loadtest, cwd=project, env=env, check=False)
         finally:
-            (project / "configs/requirements.yaml").unlink()
+            requirements.write_text(original)
         assert failed.returncode == 1
         assert "SLA         FAIL  throughput" in failed.stdout
 
