@@ -65,7 +65,8 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     (present if answers.get("use_docker") else absent).update(docker)
     if answers["project_phase"] != "inference":
         # Edge projects never offer an estimator that cannot be exported to ONNX.
-        (absent if pattern == "edge" else present).add("configs/model/hist_gradient_boosting.yaml")
+        edge_or_deep = pattern == "edge" or answers["model_type"] == "deep-learning"
+        (absent if edge_or_deep else present).add("configs/model/hist_gradient_boosting.yaml")
     notebooks = {"notebooks/01-data-exploration.ipynb", ".gitattributes"}
     (present if answers["use_notebooks"] else absent).update(notebooks)
     ci = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
