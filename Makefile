@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 DEST ?= build/demo
 
-.PHONY: help demo test test-fast lint bench bench-trainer bench-serving clean
+.PHONY: help demo test test-fast coverage lint bench bench-smoke bench-trainer bench-serving clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: $(VENV)/.installed  ## the template's full test suite (under 20 minutes on
 test-fast: $(VENV)/.installed  ## a subset for iteration (under 2 minutes): one project, no fresh installs
 	$(PYTHON) -m pytest -n 2 --dist loadgroup --fast
 
+coverage: $(VENV)/.installed  ## the full test suite, measuring the coverage of extensions/ (build/coverage.json)
+	$(PYTHON) -m pytest -n 2 --dist loadgroup --cov --cov-report=term --cov-report=json:build/coverage.json
+
 lint: $(VENV)/.installed  ## ruff on the template's own Python
 	$(VENV)/bin/ruff check extensions tests benchmarks
 	$(VENV)/bin/ruff format --check extensions tests benchmarks
@@ -45,6 +48,12 @@ lint: $(VENV)/.installed  ## ruff on the template's own Python
 bench: $(VENV)/.installed  ## copier copy timings, drift on 1M rows (benchmarks/)
 	$(PYTHON) benchmarks/generate.py
 	$(PYTHON) benchmarks/drift.py
+
+bench-smoke: $(VENV)/.installed  ## every benchmark in a tiny run that only checks it works; nothing saved (CI)
+	$(PYTHON) benchmarks/generate.py --smoke
+	$(PYTHON) benchmarks/drift.py --smoke
+	$(PYTHON) benchmarks/trainer_overhead.py --smoke
+	$(PYTHON) benchmarks/serving.py --smoke
 
 bench-trainer: $(VENV)/.installed  ## generated PyTorch trainer vs a bare loop (benchmarks/trainer_overhead.py)
 	$(PYTHON) benchmarks/trainer_overhead.py

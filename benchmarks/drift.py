@@ -14,7 +14,7 @@ Renders the default project from this working tree and times, each in a fresh pr
 
 It also reports how far the generated PSI and KS statistics are from the baseline's.
 
-    python benchmarks/drift.py [--rows 1000000] [--reference-rows 200000] [--features 50]
+    python benchmarks/drift.py [--rows 1000000] [--reference-rows 200000] [--features 50] [--smoke]
 """
 
 from __future__ import annotations
@@ -178,7 +178,10 @@ def main() -> None:
     parser.add_argument("--reference-rows", type=int, default=200_000)
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--no-save", action="store_true", help="print only, do not update results/drift.json")
+    parser.add_argument("--smoke", action="store_true", help="tiny tables, results not saved (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.reference_rows, args.features, args.no_save = 20_000, 5_000, 5, True
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

@@ -37,6 +37,8 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
         f"{package}/monitoring/prediction_log.py", "tests/pipeline/test_acceptance.py",
         "tests/pipeline/test_monitoring.py", "tests/unit/test_drift.py", "tests/unit/test_prediction_log.py",
         "tests/unit/test_requirements_files.py",
+        # README badges (tests/test_badges.py)
+        f"{package}/badges.py", "tests/unit/test_badges.py", "tests/unit/test_ci.py",
     }  # fmt: skip
     absent: set[str] = set()
     fairness = {f"{package}/evaluation/fairness.py", "tests/unit/test_fairness.py"}
@@ -63,7 +65,8 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     (present if answers.get("use_docker") else absent).update(docker)
     if answers["project_phase"] != "inference" and answers["model_type"] == "classical":
         # Edge projects never offer an estimator that cannot be exported to ONNX.
-        (absent if pattern == "edge" else present).add("configs/model/hist_gradient_boosting.yaml")
+        edge_or_deep = pattern == "edge" or answers["model_type"] == "deep-learning"
+        (absent if edge_or_deep else present).add("configs/model/hist_gradient_boosting.yaml")
     notebooks = {"notebooks/01-data-exploration.ipynb", ".gitattributes"}
     (present if answers["use_notebooks"] else absent).update(notebooks)
     ci = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml"}
