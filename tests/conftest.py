@@ -337,6 +337,16 @@ def answers_of(project: Path) -> dict[str, Any]:
     return yaml.safe_load((project / ".copier-answers.yml").read_text())
 
 
+def assert_refused_in_one_line(result: subprocess.CompletedProcess[str], message: str, destination: Path) -> None:
+    """Copier stopped on a validator: one line (beside library warnings) naming the answer, nothing written."""
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "Warning" not in line and "warn(" not in line]
+    lines = [line for line in lines if not line.startswith("No git tags")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("copier-ml refused an answer: " + message), lines[0]
+    assert not destination.exists()
+
+
 @pytest.fixture
 def copier_cli(tmp_path: Path) -> Any:
     """`copier copy` exactly as a user types it, from the working tree."""

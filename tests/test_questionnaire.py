@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import MATRIX, TEMPLATE_ROOT
+from .conftest import MATRIX, TEMPLATE_ROOT, assert_refused_in_one_line
 
 QUESTIONS = {
     name: spec
@@ -88,13 +88,7 @@ COPY_ONLY = {"setup_environment"}
     ],
 )
 def test_bad_answer_is_refused_in_one_line(copier_cli: Any, tmp_path: Path, answers: list[str], message: str) -> None:
-    result = copier_cli(*answers)
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if "Warning" not in line and "warn(" not in line]
-    lines = [line for line in lines if not line.startswith("No git tags")]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("copier-ml refused an answer: " + message), lines[0]
-    assert not (tmp_path / "project").exists()
+    assert_refused_in_one_line(copier_cli(*answers), message, tmp_path / "project")
 
 
 def test_defaults_need_only_a_project_name(copier_cli: Any, tmp_path: Path) -> None:
