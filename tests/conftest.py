@@ -135,6 +135,15 @@ MATRIX: dict[str, dict[str, Any]] = {
         "hyperparameter_search": "optuna",
         "use_notebooks": False,
     },
+    # Deep learning with Optuna: trials pruned by epoch, the best as model + training configs, tracked.
+    "deep-optuna": {
+        "project_name": "Deep Tuned Churn",
+        "model_type": "deep-learning",
+        "hyperparameter_search": "optuna",
+        "experiment_tracking": "mlflow",
+        "ci_provider": "none",
+        "use_notebooks": False,
+    },
     # Serves the champion that Fraud Signals registers in MLflow.
     "mlflow-inference": {
         "project_name": "Fraud Scoring",

@@ -61,7 +61,7 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     (present if pattern == "edge" else absent).update(edge)
     docker = {"Dockerfile", ".dockerignore"}
     (present if answers.get("use_docker") else absent).update(docker)
-    if answers["project_phase"] != "inference":
+    if answers["project_phase"] != "inference" and answers["model_type"] == "classical":
         # Edge projects never offer an estimator that cannot be exported to ONNX.
         (absent if pattern == "edge" else present).add("configs/model/hist_gradient_boosting.yaml")
     notebooks = {"notebooks/01-data-exploration.ipynb", ".gitattributes"}
