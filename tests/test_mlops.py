@@ -338,7 +338,8 @@ def test_deep_learning_tune_prunes_writes_model_and_training_configs_and_logs_to
     answers = answers_of(project)
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     tuned = [project / "configs/model/tuned.yaml", project / "configs/training/tuned.yaml"]
-    outputs = [*scratch(tmp_path), f"paths.checkpoint_dir={tmp_path / 'checkpoints'}"]
+    folders = ("processed_dir", "model_dir", "reports_dir", "checkpoint_dir")
+    outputs = [f"paths.{key}={tmp_path / key}" for key in folders]
     quick = ["training=fast", "training.epochs=4"]
     try:
         result = run(
