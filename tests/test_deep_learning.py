@@ -82,7 +82,7 @@ def _values_extension() -> Any:
         (["model_type=deep-learning", "distributed_training=fsdp"], "distributed_training: 'fsdp' is not in"),
         (
             ["model_type=deep-learning", "differential_privacy=true", "hyperparameter_search=optuna"],
-            "hyperparameter_search: every Optuna trial would train on the same protected rows and spend its own epsilon",
+            "hyperparameter_search: every Optuna trial would train on the same protected rows",
         ),
     ],
 )

@@ -351,7 +351,8 @@ def test_deep_learning_tune_prunes_writes_model_and_training_configs_and_logs_to
         assert len(study.trials) == 3
         pruned = len(study.get_trials(states=(optuna.trial.TrialState.PRUNED,)))
         assert f"{pruned} trial(s) pruned" in result.stdout
-        assert "train with it: " in result.stdout and "model=tuned training=tuned" in result.stdout
+        assert "train with it: " in result.stdout
+        assert "model=tuned training=tuned" in result.stdout
         assert "estimator: mlp" in tuned[0].read_text()
         assert f"learning_rate: {study.best_params['training.learning_rate']}" in tuned[1].read_text()
         assert "epochs: 4" in tuned[1].read_text()

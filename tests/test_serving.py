@@ -268,3 +268,25 @@ def test_edge_projects_offer_no_unexportable_estimator(projects: Projects, name:
     run(["make", "train", "ARGS=training=fast"], cwd=project)
     assert "parity on" in run(["make", "export"], cwd=project).stdout
     assert (project / "models/edge/model.onnx").is_file()
+
+
+@pytest.mark.parametrize("name", matrix("deep-edge"))
+def test_deep_learning_edge_export_answers_like_the_network(projects: Projects, name: str, tmp_path: Path) -> None:
+    """`make train && make export`, then `predict --onnx` gives the native labels and probabilities."""
+    project = projects.installed(name)
+    quiet = {"OMP_NUM_THREADS": "1"}
+    run(["make", "train", "ARGS=training=fast"], cwd=project, env=quiet)
+    exported = run(["make", "export"], cwd=project, env=quiet)
+    assert "parity on" in exported.stdout
+    assert (project / "models/edge/model.onnx").is_file()
+    from sklearn.datasets import load_wine
+
+    rows = tmp_path / "rows.csv"
+    load_wine(as_frame=True).frame.sample(20, random_state=0).to_csv(rows, index=False)
+    predict = [cli(project), "predict", "--input", str(rows)]
+    native = [json.loads(line) for line in run(predict, cwd=project).stdout.splitlines()]
+    onnx = [json.loads(line) for line in run([*predict, "--onnx"], cwd=project).stdout.splitlines()]
+    assert len(onnx) == 20
+    assert [p["label"] for p in onnx] == [p["label"] for p in native]
+    for ours, theirs in zip(onnx, native, strict=True):
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-5)
