@@ -194,7 +194,7 @@ def test_readme_torchrun_command_trains_one_bundle_on_cpu(projects: Projects, na
     metadata = json.loads((project / "models/model/metadata.json").read_text())
     assert metadata["training"]["processes"] == 2
     assert sorted(p.name for p in (project / "models/model").iterdir()) == sorted(
-        ["SHA256SUMS", "metadata.json", "model.safetensors", "preprocess.skops"]
+        ["SHA256SUMS", "metadata.json", "model.safetensors", "preprocess.skops", "profile.json"]
     )
     assert "train-ddp:" in (project / "Makefile").read_text()
 
