@@ -116,6 +116,15 @@ MATRIX: dict[str, dict[str, Any]] = {
         "license": "Apache-2.0",
         "use_notebooks": False,
     },
+    # Edge export of a PyTorch network: preprocessing, network and softmax in one ONNX graph.
+    "deep-edge": {
+        "project_name": "Deep Edge Cultivar",
+        "model_type": "deep-learning",
+        "task_type": "multiclass-classification",
+        "serving_pattern": "edge",
+        "ci_provider": "none",
+        "use_notebooks": False,
+    },
     # MLOps integrations (tests/test_mlops.py): a DVC pipeline with each tracker, Optuna in both.
     "dvc-mlflow-optuna": {
         "project_name": "Fraud Signals",
@@ -133,6 +142,15 @@ MATRIX: dict[str, dict[str, Any]] = {
         "dvc_remote": "s3://ml-data/house-prices",
         "experiment_tracking": "wandb",
         "hyperparameter_search": "optuna",
+        "use_notebooks": False,
+    },
+    # Deep learning with Optuna: trials pruned by epoch, the best as model + training configs, tracked.
+    "deep-optuna": {
+        "project_name": "Deep Tuned Churn",
+        "model_type": "deep-learning",
+        "hyperparameter_search": "optuna",
+        "experiment_tracking": "mlflow",
+        "ci_provider": "none",
         "use_notebooks": False,
     },
     # Serves the champion that Fraud Signals registers in MLflow.

@@ -80,6 +80,10 @@ def _values_extension() -> Any:
             "distributed_training: DP-SGD trains in one process here (Opacus with DDP is not supported)",
         ),
         (["model_type=deep-learning", "distributed_training=fsdp"], "distributed_training: 'fsdp' is not in"),
+        (
+            ["model_type=deep-learning", "differential_privacy=true", "hyperparameter_search=optuna"],
+            "hyperparameter_search: every Optuna trial would train on the same protected rows",
+        ),
     ],
 )
 def test_incoherent_deep_learning_answers_are_refused(

@@ -330,6 +330,49 @@ def test_tune_shares_a_study_writes_the_best_config_and_logs_to_the_tracker(
         tuned.unlink(missing_ok=True)
 
 
+@pytest.mark.parametrize("name", matrix("deep-optuna"))
+def test_deep_learning_tune_prunes_writes_model_and_training_configs_and_logs_to_the_tracker(
+    projects: Projects, name: str, tmp_path: Path
+) -> None:
+    import optuna
+
+    project = projects.installed(name)
+    answers = answers_of(project)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    tuned = [project / "configs/model/tuned.yaml", project / "configs/training/tuned.yaml"]
+    folders = ("processed_dir", "model_dir", "reports_dir", "checkpoint_dir")
+    outputs = [f"paths.{key}={tmp_path / key}" for key in folders]
+    quick = ["training=fast", "training.epochs=4"]
+    try:
+        result = run(
+            [cli(project), "tune", "--trials", "3", *quick, *outputs],
+            cwd=project,
+            env={"OPTUNA_STORAGE": storage, "OMP_NUM_THREADS": "1"},
+        )
+        study = optuna.load_study(study_name=answers["project_slug"], storage=storage)
+        assert len(study.trials) == 3
+        pruned = len(study.get_trials(states=(optuna.trial.TrialState.PRUNED,)))
+        assert f"{pruned} trial(s) pruned" in result.stdout
+        assert "train with it: " in result.stdout
+        assert "model=tuned training=tuned" in result.stdout
+        assert "estimator: mlp" in tuned[0].read_text()
+        assert f"learning_rate: {study.best_params['training.learning_rate']}" in tuned[1].read_text()
+        assert "epochs: 4" in tuned[1].read_text()
+        trained = run(
+            [cli(project), "train", "model=tuned", "training=tuned", *outputs],
+            cwd=project,
+            env={"OMP_NUM_THREADS": "1"},
+        )
+        assert trained.returncode == 0
+        tune_runs = [tracked for tracked in tracked_runs(project, answers) if tracked.job == "tune"]
+        assert len(tune_runs) == 1
+        assert {f"best_val_{PRIMARY[answers['task_type']]}", "pruned_trials"} <= tune_runs[0].metrics
+        assert "tuned.yaml" in tune_runs[0].artifacts
+    finally:
+        for path in tuned:
+            path.unlink(missing_ok=True)
+
+
 def test_matrix_has_a_pipeline_per_tracker() -> None:
     trackers = {MATRIX[name]["experiment_tracking"] for name in PIPELINES}
     assert trackers == {"mlflow", "wandb"}

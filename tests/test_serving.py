@@ -279,3 +279,51 @@ def test_edge_projects_offer_no_unexportable_estimator(projects: Projects, name:
     run(["make", "train", "ARGS=training=fast"], cwd=project)
     assert "parity on" in run(["make", "export"], cwd=project).stdout
     assert (project / "models/edge/model.onnx").is_file()
+
+
+@pytest.mark.parametrize("name", matrix("deep-edge"))
+def test_deep_learning_edge_export_answers_like_the_network(projects: Projects, name: str, tmp_path: Path) -> None:
+    """`make train && make export`, then `predict --onnx` gives the native labels and probabilities."""
+    project = projects.installed(name)
+    quiet = {"OMP_NUM_THREADS": "1"}
+    run(["make", "train", "ARGS=training=fast"], cwd=project, env=quiet)
+    exported = run(["make", "export"], cwd=project, env=quiet)
+    assert "parity on" in exported.stdout
+    assert (project / "models/edge/model.onnx").is_file()
+    from sklearn.datasets import load_wine
+
+    rows = tmp_path / "rows.csv"
+    load_wine(as_frame=True).frame.sample(20, random_state=0).to_csv(rows, index=False)
+    predict = [cli(project), "predict", "--input", str(rows)]
+    native = [json.loads(line) for line in run(predict, cwd=project).stdout.splitlines()]
+    onnx = [json.loads(line) for line in run([*predict, "--onnx"], cwd=project).stdout.splitlines()]
+    assert len(onnx) == 20
+    assert [p["label"] for p in onnx] == [p["label"] for p in native]
+    for ours, theirs in zip(onnx, native, strict=True):
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-5)
+
+
+@pytest.mark.parametrize("name", matrix("deep-edge"))
+def test_deep_learning_edge_export_matches_on_the_users_own_data(projects: Projects, name: str, tmp_path: Path) -> None:
+    """Text categories, missing values and ids go through the exported preprocessing like the native one."""
+    project = projects.installed(name)
+    source = tmp_path / "customers.parquet"
+    _customers(600, "multiclass-classification").to_parquet(source)
+    overrides = [
+        "training=fast",
+        f"data.source={source}",
+        "data.target=lifetime_value",
+        "data.id_columns=[customer_id]",
+        *(f"paths.{key}={tmp_path / key}" for key in ("processed_dir", "model_dir", "checkpoint_dir")),
+        f"export.directory={tmp_path / 'edge'}",
+    ]
+    quiet = {"OMP_NUM_THREADS": "1"}
+    run([cli(project), "train", *overrides], cwd=project, env=quiet)
+    assert "parity on 120 rows" in run([cli(project), "export", *overrides], cwd=project, env=quiet).stdout
+    unseen = _customers(40, "multiclass-classification").drop(columns=["lifetime_value"]).assign(plan=None)
+    unseen.to_csv(tmp_path / "unseen.csv", index=False)
+    predict = [cli(project), "predict", "--input", str(tmp_path / "unseen.csv"), *overrides]
+    native = [json.loads(line) for line in run(predict, cwd=project).stdout.splitlines()]
+    onnx = [json.loads(line) for line in run([*predict, "--onnx"], cwd=project).stdout.splitlines()]
+    assert [p["label"] for p in onnx] == [p["label"] for p in native]
+    assert [p["confidence"] for p in onnx] == pytest.approx([p["confidence"] for p in native], abs=1e-5)
