@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 DEST ?= build/demo
 
-.PHONY: help demo test test-fast lint bench bench-trainer bench-serving clean
+.PHONY: help demo test test-fast lint docs bench bench-trainer bench-serving clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,8 +39,11 @@ test-fast: $(VENV)/.installed  ## a subset for iteration (under 2 minutes): one 
 	$(PYTHON) -m pytest -n 2 --dist loadgroup --fast
 
 lint: $(VENV)/.installed  ## ruff on the template's own Python
-	$(VENV)/bin/ruff check extensions tests benchmarks
-	$(VENV)/bin/ruff format --check extensions tests benchmarks
+	$(VENV)/bin/ruff check extensions tests benchmarks docs/_hooks
+	$(VENV)/bin/ruff format --check extensions tests benchmarks docs/_hooks
+
+docs: $(VENV)/.installed  ## build the documentation site into build/site (mkdocs --strict, offline)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 bench: $(VENV)/.installed  ## copier copy timings, drift on 1M rows (benchmarks/)
 	$(PYTHON) benchmarks/generate.py
