@@ -69,6 +69,7 @@ COPY_ONLY = {"setup_environment"}
         (
             ["project_name=X", "serving_pattern=edge", "use_docker=true"],
             "use_docker: the Docker image serves the realtime API",
+        ),
         (
             ["project_name=X", "project_phase=inference", "use_dvc=true"],
             "use_dvc: an inference-only project has no pipeline for DVC to run",
