@@ -9,9 +9,13 @@ tree, whose extensions/migrations.yml gains the entry that release would have ca
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +177,102 @@ def test_update_from_an_older_version_keeps_every_edit_and_migrates_answers(vers
     install_reusing_this_environment(project)
     tests = run([".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"], cwd=project)
     assert " passed" in tests.stdout
+
+
+def in_terminal(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str]:
+    """Runs a command on a terminal nobody types into: (exit status or None if it waited for input, output)."""
+    main, child = pty.openpty()
+    env = {**os.environ, **GIT_IDENTITY}
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=child, stdout=child, stderr=child, start_new_session=True
+    )
+    os.close(child)
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None or select.select([main], [], [], 0)[0]:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                return None, output.decode(errors="replace")
+            if select.select([main], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # the terminal closed with the process
+                    break
+                if not chunk:
+                    break
+                output += chunk
+    finally:
+        os.close(main)
+    return process.wait(), output.decode(errors="replace")
+
+
+def test_an_older_answers_file_updates_without_questions(versions: Path, tmp_path: Path) -> None:
+    """Interactive `copier update --skip-answered` asks nothing: the renamed answer is migrated, not re-asked."""
+    project = tmp_path / "churn"
+    copy = ["copy", "--trust", "--defaults", "--skip-tasks", "--vcs-ref", "v0.9.0", "-d", "project_name=Churn Risk"]
+    copier(*copy, "-d", "ci_service=none", str(versions), str(project), cwd=tmp_path)
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "Generate the project")
+
+    status, output = in_terminal([COPIER, "update", "--trust", "--skip-answered", "--vcs-ref", "v1.0.0"], project, 180)
+
+    assert status == 0, f"copier update waited for an answer or failed:\n{output[-3000:]}"
+    assert answers(project)["ci_provider"] == "none"
+    assert not (project / ".gitlab-ci.yml").exists()
+    assert not (project / ".github").exists()
+
+
+FOUNDATION = "967ec95"  # the commit CHANGELOG.md calls 0.1.0
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template's real first release (its files at FOUNDATION) as v0.1.0, the working tree as v1.0.0."""
+    archive = subprocess.run(
+        ["git", "-C", str(TEMPLATE_ROOT), "archive", FOUNDATION, "copier.yml", "template", "extensions"],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        pytest.skip(f"this checkout has no commit {FOUNDATION} (0.1.0) to update from")
+    repo = tmp_path_factory.mktemp("released") / "template-repo"
+    repo.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "0.1.0")
+    git(repo, "tag", "v0.1.0")
+    for name in ("copier.yml", "template", "extensions"):
+        run(["git", "rm", "-r", "--quiet", name], cwd=repo)
+    copy_template(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "1.0.0")
+    git(repo, "tag", "v1.0.0")
+    return repo
+
+
+def test_a_project_from_the_first_release_updates_to_a_fresh_copy(released: Path, tmp_path: Path) -> None:
+    """From 0.1.0 with --defaults: no conflicts, and the result is what copying 1.0.0 writes."""
+    project, fresh = tmp_path / "churn", tmp_path / "fresh"
+    copy = ["copy", "--trust", "--defaults", "--skip-tasks", "-d", "project_name=Churn Risk", "--vcs-ref"]
+    copier(*copy, "v0.1.0", str(released), str(project), cwd=tmp_path)
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "Generate the project")
+
+    copier("update", "--trust", "--defaults", "--skip-tasks", "--vcs-ref", "v1.0.0", cwd=project)
+    copier(*copy, "v1.0.0", str(released), str(fresh), cwd=tmp_path)
+
+    def files(root: Path) -> dict[str, bytes]:
+        paths = (path for path in root.rglob("*") if path.is_file() and ".git" not in path.relative_to(root).parts)
+        return {path.relative_to(root).as_posix(): path.read_bytes() for path in paths}
+
+    updated, copied = files(project), files(fresh)
+    assert sorted(updated) == sorted(copied)
+    assert [name for name in copied if updated[name] != copied[name]] == []
 
 
 def test_update_with_a_changed_answer_adds_the_new_parts(versions: Path, tmp_path: Path) -> None:
