@@ -304,6 +304,24 @@ def test_update_with_a_changed_answer_adds_the_new_parts(versions: Path, tmp_pat
     assert " passed" in tests.stdout
 
 
+def test_update_turning_dvc_on_adds_the_pipeline(versions: Path, tmp_path: Path) -> None:
+    project = tmp_path / "churn"
+    copy = ["copy", "--trust", "--defaults", "--skip-tasks", "--vcs-ref", "v1.0.0", "-d", "project_name=Churn Risk"]
+    copier(*copy, str(versions), str(project), cwd=tmp_path)
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "Generate the project")
+
+    copier("update", "--trust", "--defaults", "--skip-tasks", "-d", "use_dvc=true", "--vcs-ref", "v1.0.0", cwd=project)
+
+    assert answers(project)["use_dvc"] is True
+    for added in ("dvc.yaml", ".dvc/config", ".dvcignore", "configs/data/bundled.yaml"):
+        assert (project / added).is_file(), added
+    assert not (project / "data" / "processed" / ".gitkeep").exists()
+    assert "## The pipeline (DVC)" in (project / "README.md").read_text()
+    assert '"dvc' in (project / "pyproject.toml").read_text()
+
+
 def test_the_real_migration_table_parses_and_lists_only_released_versions() -> None:
     sys.path.insert(0, str(TEMPLATE_ROOT / "extensions"))
     try:
