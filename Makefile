@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 DEST ?= build/demo
 
-.PHONY: help demo test test-fast coverage lint bench bench-smoke bench-trainer bench-serving clean
+.PHONY: help demo test test-fast coverage lint docs bench bench-smoke bench-trainer bench-serving clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,8 +42,11 @@ coverage: $(VENV)/.installed  ## the full test suite, measuring the coverage of 
 	$(PYTHON) -m pytest -n 2 --dist loadgroup --cov --cov-report=term --cov-report=json:build/coverage.json
 
 lint: $(VENV)/.installed  ## ruff on the template's own Python
-	$(VENV)/bin/ruff check extensions tests benchmarks
-	$(VENV)/bin/ruff format --check extensions tests benchmarks
+	$(VENV)/bin/ruff check extensions tests benchmarks docs/_hooks
+	$(VENV)/bin/ruff format --check extensions tests benchmarks docs/_hooks
+
+docs: $(VENV)/.installed  ## build the documentation site into build/site (mkdocs --strict, offline)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 bench: $(VENV)/.installed  ## copier copy timings, drift on 1M rows (benchmarks/)
 	$(PYTHON) benchmarks/generate.py
