@@ -204,6 +204,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: installs from the package index or runs for minutes")
+    config.addinivalue_line("markers", "thorough: a second angle on what the fast subset covers; make test only")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -212,7 +213,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason="not in the fast subset (--fast)")
     for item in items:
         name = getattr(item, "callspec", None) and item.callspec.params.get("name")
-        if item.get_closest_marker("slow") or (name and name not in FAST_MATRIX):
+        if item.get_closest_marker("slow") or item.get_closest_marker("thorough") or (name and name not in FAST_MATRIX):
             item.add_marker(skip)
 
 

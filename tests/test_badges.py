@@ -29,6 +29,7 @@ def _badge(project: Path, name: str) -> dict[str, Any]:
     return endpoint
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("name", matrix("default"))
 def test_badges_show_the_measured_model_and_turn_red_out_of_reach(projects: Projects, name: str) -> None:
     project = projects.installed(name)

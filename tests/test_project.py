@@ -96,6 +96,7 @@ def _customers(rows: int, task: str) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("name", matrix("default", "multiclass-training", "regression-both"))
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_trains_on_the_users_own_file(projects: Projects, name: str, suffix: str, tmp_path: Path) -> None:
@@ -134,6 +135,7 @@ def test_trains_on_the_users_own_file(projects: Projects, name: str, suffix: str
     assert len(predicted.stdout.splitlines()) == 5
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("task", ["regression", "binary"])
 def test_inference_project_serves_a_bundle_from_a_training_project(projects: Projects, task: str) -> None:
     """The bundle format is the contract between a training repository and a serving one."""

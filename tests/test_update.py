@@ -275,6 +275,7 @@ def test_a_project_from_the_first_release_updates_to_a_fresh_copy(released: Path
     assert [name for name in copied if updated[name] != copied[name]] == []
 
 
+@pytest.mark.thorough
 def test_update_with_a_changed_answer_adds_the_new_parts(versions: Path, tmp_path: Path) -> None:
     project = tmp_path / "churn"
     copy = ["copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", "project_name=Churn Risk"]
@@ -304,6 +305,7 @@ def test_update_with_a_changed_answer_adds_the_new_parts(versions: Path, tmp_pat
     assert " passed" in tests.stdout
 
 
+@pytest.mark.thorough
 def test_update_turning_dvc_on_adds_the_pipeline(versions: Path, tmp_path: Path) -> None:
     project = tmp_path / "churn"
     copy = ["copy", "--trust", "--defaults", "--skip-tasks", "--vcs-ref", "v1.0.0", "-d", "project_name=Churn Risk"]
