@@ -31,7 +31,7 @@ def test_site_builds_strict_and_lists_every_question(tmp_path: Path) -> None:
 
     changelog = (site / "changelog" / "index.html").read_text()
     assert "0.1.0 — the foundation" in changelog
-    assert "1.0.0 — unreleased" in changelog
+    assert "1.0.0 — 2026-11-27" in changelog
     benchmarks = (site / "benchmarks" / "index.html").read_text()
     assert "benchmarks/results/drift.json" in benchmarks
     assert "vm (x86_64, 3.11.7, 2 CPUs)" in benchmarks
