@@ -21,6 +21,13 @@ import pytest
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_FILES = ("copier.yml", "template", "extensions")
+COPIER = str(Path(sys.executable).parent / "copier")
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+}
 
 # Curated answer sets: together they use every value of every question at least once
 # (tests/test_questionnaire.py checks that). Each has its own project name, so packages
@@ -242,6 +249,17 @@ def run(
     return result
 
 
+def git(cwd: Path, *args: str) -> str:
+    return run(["git", *args], cwd=cwd, env=GIT_IDENTITY).stdout.strip()
+
+
+def commit_and_tag(repository: Path, tag: str) -> None:
+    """Everything in the working tree as one commit, tagged: a template release."""
+    git(repository, "add", "-A")
+    git(repository, "commit", "--quiet", "-m", tag)
+    git(repository, "tag", tag)
+
+
 def copy_template(into: Path) -> Path:
     """The template's files as they are in the working tree, uncommitted edits included."""
     into.mkdir(parents=True, exist_ok=True)
@@ -378,7 +396,7 @@ def copier_cli(tmp_path: Path) -> Any:
         timeout: int = 120,
     ) -> subprocess.CompletedProcess[str]:
         target = destination or tmp_path / "project"
-        command = [str(Path(sys.executable).parent / "copier"), "copy", "--trust", "--defaults", "--quiet"]
+        command = [COPIER, "copy", "--trust", "--defaults", "--quiet"]
         command += ["--vcs-ref", "HEAD"] + (["--skip-tasks"] if skip_tasks else [])
         for item in data:
             command += ["-d", item]

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import run
+from .conftest import GIT_IDENTITY, git, run
 from .test_mlops import mlflow_runs
-from .test_tasks import GIT_IDENTITY, git
 
 STEPS = (
     "Create .venv and install the project",

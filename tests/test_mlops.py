@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import MATRIX, Projects, answers_of, matrix, run
+from .conftest import GIT_IDENTITY, MATRIX, Projects, answers_of, matrix, run
 from .test_project import cli
-from .test_tasks import GIT_IDENTITY
 
 PIPELINES = ("dvc-mlflow-optuna", "dvc-wandb-optuna")
 DATASETS = {"binary-classification": "breast_cancer", "multiclass-classification": "wine", "regression": "diabetes"}

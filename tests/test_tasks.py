@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import copy_template, run
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.com",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.com",
-}
-COPIER = str(Path(sys.executable).parent / "copier")
-
-
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", *args], cwd=cwd, env=GIT_IDENTITY).stdout.strip()
+from .conftest import COPIER, GIT_IDENTITY, commit_and_tag, copy_template, git, run
 
 
 def test_copy_initialises_git(copier_cli: Any, tmp_path: Path) -> None:
@@ -46,9 +33,7 @@ def tagged_template(tmp_path: Path) -> Path:
     """A clone of the template with two real versions: v1.0.0 and v1.1.0 (a README change)."""
     template = copy_template(tmp_path / "template-repo")
     git(template, "init", "--quiet", "--initial-branch=main")
-    git(template, "add", "-A")
-    git(template, "commit", "--quiet", "-m", "v1.0.0")
-    git(template, "tag", "v1.0.0")
+    commit_and_tag(template, "v1.0.0")
     readme = template / "template" / "README.md.jinja"
     readme.write_text(readme.read_text() + "\n## Support\n\nAsk in the team channel.\n")
     git(template, "commit", "--quiet", "-am", "README: support section")

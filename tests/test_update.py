@@ -17,29 +17,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from packaging.version import Version
 
-from .conftest import TEMPLATE_ROOT, copy_template, install_reusing_this_environment, run
+from .conftest import (
+    COPIER,
+    GIT_IDENTITY,
+    TEMPLATE_FILES,
+    TEMPLATE_ROOT,
+    answers_of,
+    commit_and_tag,
+    copy_template,
+    git,
+    install_reusing_this_environment,
+    run,
+)
 
 pytestmark = pytest.mark.xdist_group("update")
 
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.com",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.com",
-}
-COPIER = str(Path(sys.executable).parent / "copier")
 OLD_UPDATE_TEXT = "Run `copier update` to take in template changes."
 UPDATE_HEADING = "## Updating from the template\n"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return run(["git", *args], cwd=cwd, env=GIT_IDENTITY).stdout.strip()
 
 
 def rename_everywhere(root: Path, old: str, new: str) -> None:
@@ -73,18 +72,19 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = copy_template(tmp_path_factory.mktemp("versions") / "template-repo")
     git(repo, "init", "--quiet", "--initial-branch=main")
     make_old_version(repo)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "v0.9.0")
-    git(repo, "tag", "v0.9.0")
-    for name in ("copier.yml", "template", "extensions"):
-        run(["git", "rm", "-r", "--quiet", name], cwd=repo)
-    copy_template(repo)
+    commit_and_tag(repo, "v0.9.0")
+    replace_with_the_working_tree(repo)
     table = repo / "extensions" / "migrations.yml"
     table.write_text(table.read_text().replace("migrations: []", MIGRATION_OF_THIS_TEST))
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "v1.0.0")
-    git(repo, "tag", "v1.0.0")
+    commit_and_tag(repo, "v1.0.0")
     return repo
+
+
+def replace_with_the_working_tree(repository: Path) -> None:
+    """The template's files as they are now, in place of the older release's."""
+    for name in TEMPLATE_FILES:
+        git(repository, "rm", "-r", "--quiet", name)
+    copy_template(repository)
 
 
 MIGRATION_OF_THIS_TEST = """migrations:
@@ -95,10 +95,6 @@ MIGRATION_OF_THIS_TEST = """migrations:
 
 def copier(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run([COPIER, *args], cwd=cwd, env=GIT_IDENTITY, timeout=300)
-
-
-def answers(project: Path) -> dict[str, Any]:
-    return yaml.safe_load((project / ".copier-answers.yml").read_text())
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -113,7 +109,7 @@ def test_update_from_an_older_version_keeps_every_edit_and_migrates_answers(vers
     copy = ["copy", "--trust", "--defaults", "--vcs-ref", "v0.9.0", "-d", "project_name=Churn Risk"]
     result = copier(*copy, "-d", "ci_service=gitlab", str(versions), str(project), cwd=tmp_path)
     assert "initialised a git repository" in result.stdout
-    assert answers(project)["ci_service"] == "gitlab"
+    assert answers_of(project)["ci_service"] == "gitlab"
     assert (project / ".gitlab-ci.yml").is_file()
     assert (project / "docs" / "old-guide.md").is_file()
     assert not (project / "docs" / "adr" / "0001-model-bundle-and-one-predictor.md").exists()
@@ -143,7 +139,7 @@ def test_update_from_an_older_version_keeps_every_edit_and_migrates_answers(vers
     printed = result.stdout + result.stderr
 
     # The renamed answer is migrated, and used: still GitLab, not the new default GitHub.
-    recorded = answers(project)
+    recorded = answers_of(project)
     assert recorded["_commit"] == "v1.0.0"
     assert recorded["ci_provider"] == "gitlab"
     assert "ci_service" not in recorded
@@ -220,7 +216,7 @@ def test_an_older_answers_file_updates_without_questions(versions: Path, tmp_pat
     status, output = in_terminal([COPIER, "update", "--trust", "--skip-answered", "--vcs-ref", "v1.0.0"], project, 180)
 
     assert status == 0, f"copier update waited for an answer or failed:\n{output[-3000:]}"
-    assert answers(project)["ci_provider"] == "none"
+    assert answers_of(project)["ci_provider"] == "none"
     assert not (project / ".gitlab-ci.yml").exists()
     assert not (project / ".github").exists()
 
@@ -242,15 +238,9 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo.mkdir()
     subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
     git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "0.1.0")
-    git(repo, "tag", "v0.1.0")
-    for name in ("copier.yml", "template", "extensions"):
-        run(["git", "rm", "-r", "--quiet", name], cwd=repo)
-    copy_template(repo)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", "1.0.0")
-    git(repo, "tag", "v1.0.0")
+    commit_and_tag(repo, "v0.1.0")
+    replace_with_the_working_tree(repo)
+    commit_and_tag(repo, "v1.0.0")
     return repo
 
 
@@ -280,13 +270,13 @@ def test_update_with_a_changed_answer_adds_the_new_parts(versions: Path, tmp_pat
     project = tmp_path / "churn"
     copy = ["copy", "--trust", "--defaults", "--vcs-ref", "v1.0.0", "-d", "project_name=Churn Risk"]
     copier(*copy, str(versions), str(project), cwd=tmp_path)
-    assert answers(project)["serving_pattern"] == "batch"
+    assert answers_of(project)["serving_pattern"] == "batch"
     git(project, "add", "-A")
     git(project, "commit", "--quiet", "-m", "Generate the project")
 
     copier("update", "--trust", "--defaults", "-d", "serving_pattern=realtime", "--vcs-ref", "v1.0.0", cwd=project)
 
-    recorded = answers(project)
+    recorded = answers_of(project)
     assert (recorded["serving_pattern"], recorded["serving_backend"], recorded["use_docker"]) == (
         "realtime",
         "fastapi",
@@ -316,7 +306,7 @@ def test_update_turning_dvc_on_adds_the_pipeline(versions: Path, tmp_path: Path)
 
     copier("update", "--trust", "--defaults", "--skip-tasks", "-d", "use_dvc=true", "--vcs-ref", "v1.0.0", cwd=project)
 
-    assert answers(project)["use_dvc"] is True
+    assert answers_of(project)["use_dvc"] is True
     for added in ("dvc.yaml", ".dvc/config", ".dvcignore", "configs/data/bundled.yaml"):
         assert (project / added).is_file(), added
     assert not (project / "data" / "processed" / ".gitkeep").exists()
