@@ -54,6 +54,8 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     realtime = {f"{package}/serving/{name}.py" for name in ("auth", "requests", "loadtest")}
     realtime |= {"tests/unit/test_auth.py"}
     (present if pattern == "realtime" else absent).update(realtime)
+    fast_path = {f"{package}/serving/fast_path.py", "tests/unit/test_fast_path.py"}
+    (present if pattern == "realtime" and answers["model_type"] == "classical" else absent).update(fast_path)
     fastapi = {f"{package}/serving/{name}.py" for name in ("api", "batching", "telemetry")}
     fastapi |= {"tests/pipeline/test_api.py", "tests/pipeline/test_api_fuzz.py"}
     (present if pattern == "realtime" and backend == "fastapi" else absent).update(fastapi)
