@@ -51,7 +51,7 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     _expect_family(answers, package, present, absent)
     (present if answers["serving_pattern"] == "batch" else absent).add(f"{package}/serving/batch.py")
     pattern, backend = answers["serving_pattern"], answers.get("serving_backend", "fastapi")
-    realtime = {f"{package}/serving/{name}.py" for name in ("auth", "requests", "loadtest")}
+    realtime = {f"{package}/serving/{name}.py" for name in ("auth", "requests", "model_card", "loadtest")}
     realtime |= {"tests/unit/test_auth.py"}
     (present if pattern == "realtime" else absent).update(realtime)
     fast_path = {f"{package}/serving/fast_path.py", "tests/unit/test_fast_path.py"}

@@ -198,6 +198,19 @@ def test_bentoml_serves_a_delivered_bundle_with_the_same_rules(projects: Project
         assert len(predictions) == 2
         assert {p["label"] for p in predictions} <= {"class_0", "class_1", "class_2"}
         assert request(port, "/predict", {"records": records}, key=None)[0] == 401
+        status, card = request(port, "/model")
+        assert status == 200
+        metadata = json.loads((project / "models/model/metadata.json").read_text())
+        assert card["version"] == metadata["version"]
+        assert card["schema"] == metadata["schema"]
+        assert card["classes"] == ["class_0", "class_1", "class_2"]
+        assert request(port, "/model", key=None)[0] == 401
+        status, spec = request(port, "/docs.json")
+        assert status == 200
+        body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        record = spec["components"]["schemas"][body["properties"]["records"]["items"]["$ref"].rsplit("/", 1)[-1]]
+        assert record["required"] == [feature["name"] for feature in metadata["schema"]["features"]]
+        assert record["properties"]["alcohol"]["anyOf"] == [{"type": "number"}, {"type": "null"}]
         status, refusal = request(port, "/predict", {"records": [{**records[0], "alcohol": "strong"}]})
         assert status == 422
         assert refusal["detail"][0]["msg"] == "record 0: feature 'alcohol' must be a number or null"
