@@ -9,8 +9,9 @@ alternate baseline and generated; medians are reported.
 
 Batch: the generated batch project's `score` of a Parquet file (1M rows by default) into
 another, against predict_proba on the whole prepared array in memory (reading excluded
-from the baseline only); each side is the best of three calls in one process. Peak RSS
-of scoring 1M rows and a fifth of them shows whether memory stays flat in the file size.
+from the baseline only); each side is the best of three calls in one process, and rounds
+alternate the two processes so that a slow spell of a shared machine falls on both. Peak
+RSS of scoring 1M rows and a fifth of them shows whether memory stays flat in the file size.
 
     python benchmarks/serving.py [--seconds 10] [--rounds 3] [--rows 1000000] [--smoke]
 """
@@ -222,7 +223,7 @@ def bench_api(scratch: Path, seconds: int, rounds: int) -> dict[str, Any]:
     return result
 
 
-def bench_batch(scratch: Path, rows: int, estimator: str) -> dict[str, Any]:
+def bench_batch(scratch: Path, rows: int, estimator: str, rounds: int) -> dict[str, Any]:
     project = render(scratch / f"batch-{estimator}", "project_name=Bench Serving", "serving_pattern=batch")
     python(project, "-m", PACKAGE, "train", "training=fast", f"model={estimator}")
     make = (
@@ -239,10 +240,15 @@ def bench_batch(scratch: Path, rows: int, estimator: str) -> dict[str, Any]:
     (project / "baseline_batch.py").write_text(BASELINE_BATCH.format(package=PACKAGE))
     (project / "score_child.py").write_text(SCORE_CHILD.format(package=PACKAGE))
     big, small_file = str(scratch / "big.parquet"), str(scratch / "small.parquet")
-    baseline = json.loads(python(project, "baseline_batch.py", "models/model", big, "3").stdout)
-    # Both sides are the best of three calls in one warm process: a process's first call pays for
-    # thread pools and page faults that neither a baseline nor a scorer should be judged on.
-    best = json.loads(python(project, "score_child.py", "models/model", big, str(scratch / "out.parquet"), "3").stdout)
+    out = str(scratch / "out.parquet")
+    baselines, scorings = [], []
+    for _ in range(rounds):
+        # Both sides are the best of three calls in one warm process: a process's first call pays for
+        # thread pools and page faults that neither a baseline nor a scorer should be judged on.
+        baselines.append(json.loads(python(project, "baseline_batch.py", "models/model", big, "3").stdout))
+        scorings.append(json.loads(python(project, "score_child.py", "models/model", big, out, "3").stdout))
+    baseline = min(baselines, key=lambda run: run["seconds"])
+    best = min(scorings, key=lambda run: run["seconds"])
     small_out = str(scratch / "o.parquet")
     small = json.loads(python(project, "score_child.py", "models/model", small_file, small_out, "1").stdout)
     result = {
@@ -250,14 +256,16 @@ def bench_batch(scratch: Path, rows: int, estimator: str) -> dict[str, Any]:
         "rows": rows,
         "predict_proba_rows_per_s": round(baseline["rows"] / baseline["seconds"]),
         "score_rows_per_s": round(best["rows"] / best["seconds"]),
-        "peak_rss_mb": round(best["peak_mb"]),
+        "peak_rss_mb": round(max(run["peak_mb"] for run in scorings)),
         f"peak_rss_mb_{small_rows}_rows": round(small["peak_mb"]),
     }
     result["rows_per_s_ratio"] = round(result["score_rows_per_s"] / result["predict_proba_rows_per_s"], 2)
+    result["round_ratios"] = [round(b["seconds"] / s["seconds"], 2) for b, s in zip(baselines, scorings, strict=True)]
     whole, chunked = result["predict_proba_rows_per_s"], result["score_rows_per_s"]
     print(f"batch {estimator}: predict_proba on the whole array in memory: {whole:>10,} rows/s")
     print(f"batch {estimator}: score Parquet -> Parquet in chunks      : {chunked:>10,} rows/s")
-    print(f"batch {estimator}: score / predict_proba: {result['rows_per_s_ratio']:.2f} (target >= 0.9)")
+    ratio, each_round = result["rows_per_s_ratio"], ", ".join(f"{r:.2f}" for r in result["round_ratios"])
+    print(f"batch {estimator}: score / predict_proba: {ratio:.2f} (target >= 0.9; rounds: {each_round})")
     small_peak = result[f"peak_rss_mb_{small_rows}_rows"]
     print(f"peak RSS scoring {rows:,} rows: {result['peak_rss_mb']} MB; {small_rows:,} rows: {small_peak} MB")
     return result
@@ -269,7 +277,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="baseline/generated rounds (medians reported)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the batch-scoring file")
     parser.add_argument("--only", choices=["api", "batch"], help="run one half")
-    parser.add_argument("--models", nargs="+", default=["logistic_regression", "random_forest"], help="batch models")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["logistic_regression", "random_forest", "hist_gradient_boosting"],
+        help="batch models",
+    )
     parser.add_argument("--smoke", action="store_true", help="short runs, results not saved (CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -281,7 +294,7 @@ def main() -> None:
         if args.only in (None, "api"):
             results["api"] = bench_api(scratch, args.seconds, args.rounds)
         if args.only in (None, "batch"):
-            results["batch"] = [bench_batch(scratch, args.rows, name) for name in args.models]
+            results["batch"] = [bench_batch(scratch, args.rows, name, args.rounds) for name in args.models]
     if not args.smoke and args.only is None:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")

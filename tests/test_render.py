@@ -54,6 +54,8 @@ def _expected(answers: dict[str, Any]) -> tuple[set[str], set[str]]:
     realtime = {f"{package}/serving/{name}.py" for name in ("auth", "requests", "model_card", "loadtest")}
     realtime |= {"tests/unit/test_auth.py"}
     (present if pattern == "realtime" else absent).update(realtime)
+    forest = {f"{package}/serving/forest.py", "tests/unit/test_forest.py"}
+    (present if pattern == "batch" and answers["model_type"] == "classical" else absent).update(forest)
     fast_path = {f"{package}/serving/fast_path.py", "tests/unit/test_fast_path.py"}
     (present if pattern == "realtime" and answers["model_type"] == "classical" else absent).update(fast_path)
     fastapi = {f"{package}/serving/{name}.py" for name in ("api", "batching", "telemetry")}
